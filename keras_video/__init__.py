@@ -1,0 +1,1 @@
+"""keras_video: video recognition in Keras 3 on TensorFlow."""

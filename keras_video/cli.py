@@ -1,0 +1,49 @@
+"""What every command shares: quiet TensorFlow start-up and clean errors.
+
+A bad input stops a command with one line, `error: PATH: problem`, and exit status 2,
+not a traceback from inside tf.data.
+"""
+
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from absl import app  # noqa: E402
+
+from keras_video.data.decode import BadSampleError  # noqa: E402
+
+_BAD_SAMPLE = re.compile(r"BadSampleError: (.+?)(?:\\n|\n|$)")
+
+
+def bad_sample_message(error):
+    """The 'PATH: problem' inside a TensorFlow error raised by our decoder, or None."""
+    match = _BAD_SAMPLE.search(str(getattr(error, "message", error)))
+    return match.group(1) if match else None
+
+
+def run(main):
+    """absl's app.run, with user errors printed as one line instead of a traceback."""
+
+    def guarded(argv):
+        import tensorflow as tf
+
+        try:
+            return main(argv)
+        except (BadSampleError, FileNotFoundError) as e:
+            _fail(str(e))
+        except ValueError as e:
+            _fail(str(e))
+        except tf.errors.OpError as e:
+            message = bad_sample_message(e)
+            if message is None:
+                raise
+            _fail(message)
+
+    app.run(guarded)
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,1 @@
+"""Data: sources, decoding, sampling, the tf.data pipeline and synthetic generators."""

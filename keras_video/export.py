@@ -1,0 +1,60 @@
+"""SavedModel export for serving: uint8 RGB frames in, predictions out.
+
+The `serve` signature takes frames [batch, frames, height, width, 3] uint8 RGB at any
+height and width (the frame count is the model's), resizes them (area averaging when
+shrinking, as the training pipeline's cv2.INTER_AREA; bilinear when growing), converts
+to gray if the model reads gray, and calls the model, whose first layer normalises.
+A client only decodes frames and calls it. `meta.json` beside it tells the clip recipe,
+the task and the class names, so `keras_video.predict` needs nothing else.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+META = "meta.json"
+
+
+def serving_fn(model, clip):
+    """uint8 [B, T, H, W, 3] -> model output, resized and converted like training."""
+    height, width = clip.size
+
+    def serve(frames):
+        shape = tf.shape(frames)
+        batch, steps = shape[0], shape[1]
+        x = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        x = tf.cast(x, tf.float32)
+        shrink = tf.logical_or(shape[2] > height, shape[3] > width)
+        x = tf.cond(shrink,
+                    lambda: tf.image.resize(x, (height, width), method="area"),
+                    lambda: tf.image.resize(x, (height, width), method="bilinear"))
+        if clip.grayscale:
+            x = tf.image.rgb_to_grayscale(x)
+        x = tf.reshape(x, tf.stack([batch, steps, height, width, clip.channels]))
+        return {"predictions": model(x, training=False)}
+
+    return serve
+
+
+def export_saved_model(model, clip, export_dir, task, class_names=None, extra=None):
+    """Writes the SavedModel and its meta.json to export_dir; returns export_dir."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    spec = tf.TensorSpec([None, clip.num_frames, None, None, 3], tf.uint8, name="frames")
+    archive.add_endpoint("serve", serving_fn(model, clip), input_signature=[spec])
+    archive.write_out(export_dir, verbose=False)
+    meta = {"clip": clip.to_dict(), "task": task, "class_names": class_names,
+            **(extra or {})}
+    with open(os.path.join(export_dir, META), "w") as f:
+        json.dump(meta, f, indent=2)
+    return export_dir
+
+
+def load_meta(export_dir):
+    path = os.path.join(export_dir, META)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: missing; is {export_dir} a keras_video export?")
+    with open(path) as f:
+        return json.load(f)

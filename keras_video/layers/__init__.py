@@ -1,0 +1,5 @@
+"""Custom Keras layers of keras_video; each has get_config and round-trips through saving."""
+
+from keras_video.layers.preprocessing import ImageNormalization
+
+__all__ = ["ImageNormalization"]

@@ -1,0 +1,67 @@
+"""Normalisation as the first layer of a model, so a saved model carries its own."""
+
+import keras
+from keras import ops
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class ImageNormalization(keras.layers.Layer):
+    """Maps RGB (or gray) pixel values in [0, 255] to what a backbone was trained on.
+
+    mode:
+      "unit"      x / 255                                    (our small CNN)
+      "imagenet"  (x / 255 - mean) / std, ImageNet RGB stats (torchvision weights,
+                  keras.applications "torch" mode)
+      "tf"        x / 127.5 - 1                              (keras.applications "tf")
+      "caffe"     RGB -> BGR, minus the ImageNet BGR mean    (keras.applications "caffe")
+      "none"      unchanged (networks that rescale internally, e.g. EfficientNet)
+    A one-channel (grayscale) input uses the mean of the three channel statistics.
+    """
+
+    MODES = ("unit", "imagenet", "tf", "caffe", "none")
+
+    def __init__(self, mode="unit", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, not {mode!r}")
+        self.mode = mode
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels not in (1, 3):
+            raise ValueError(f"expected 1 or 3 channels, got input shape {input_shape}")
+        if self.mode == "imagenet":
+            mean = [m * 255.0 for m in _IMAGENET_MEAN]
+            std = [s * 255.0 for s in _IMAGENET_STD]
+        elif self.mode == "caffe":
+            mean, std = list(_CAFFE_MEAN_BGR), [1.0, 1.0, 1.0]
+        elif self.mode == "tf":
+            mean, std = [127.5] * 3, [127.5] * 3
+        elif self.mode == "unit":
+            mean, std = [0.0] * 3, [255.0] * 3
+        else:
+            mean, std = [0.0] * 3, [1.0] * 3
+        if channels == 1:
+            mean, std = [sum(mean) / 3], [sum(std) / 3]
+        self._mean = mean
+        self._scale = [1.0 / s for s in std]
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.mode == "none":
+            return x
+        if self.mode == "caffe" and x.shape[-1] == 3:
+            x = ops.flip(x, axis=-1)
+        mean = ops.convert_to_tensor(self._mean, dtype=self.compute_dtype)
+        scale = ops.convert_to_tensor(self._scale, dtype=self.compute_dtype)
+        return (x - mean) * scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}

@@ -1,0 +1,28 @@
+"""The model registry: `build_model(name, **config)` is the one way to make a model."""
+
+from keras_video.models.cnn_lstm import cnn_lstm
+
+_REGISTRY = {
+    "cnn_lstm": cnn_lstm,
+}
+
+
+def register_model(name, builder):
+    """Adds a model family; `builder(**config) -> keras.Model`."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = builder
+
+
+def model_names():
+    return sorted(_REGISTRY)
+
+
+def build_model(name, **config):
+    """A keras.Model of family `name` (see model_names()) built from `config`."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    return _REGISTRY[name](**config)
+
+
+__all__ = ["build_model", "model_names", "register_model"]

@@ -1,0 +1,85 @@
+"""Per-frame 2D backbones: image [H, W, C] -> feature map [h, w, channels].
+
+  small                   a Conv2D/MaxPool stack as in the Keras TimeDistributed seed
+  resnet18, resnet34      our Keras ResNet laid out like torchvision's (keras_video.models.
+                          resnet2d), so converted ImageNet .pth weights load into it
+  <keras.applications>    any of APPLICATIONS by name, e.g. mobilenet_v2, resnet50,
+                          efficientnet_b0, with weights "imagenet" (downloaded by Keras),
+                          a .weights.h5 path, or None
+Each comes with the input normalisation its weights expect (`ImageNormalization` mode).
+"""
+
+import keras
+
+# name -> (keras.applications constructor, normalisation its ImageNet weights expect)
+APPLICATIONS = {
+    "mobilenet": ("MobileNet", "tf"),
+    "mobilenet_v2": ("MobileNetV2", "tf"),
+    "mobilenet_v3_small": ("MobileNetV3Small", "none"),
+    "mobilenet_v3_large": ("MobileNetV3Large", "none"),
+    "resnet50": ("ResNet50", "caffe"),
+    "resnet101": ("ResNet101", "caffe"),
+    "resnet50_v2": ("ResNet50V2", "tf"),
+    "vgg16": ("VGG16", "caffe"),
+    "inception_v3": ("InceptionV3", "tf"),
+    "xception": ("Xception", "tf"),
+    "densenet121": ("DenseNet121", "imagenet"),
+    "efficientnet_b0": ("EfficientNetB0", "none"),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", "none"),
+    "convnext_tiny": ("ConvNeXtTiny", "none"),
+}
+
+BACKBONES = ("small", "resnet18", "resnet34", *APPLICATIONS)
+
+
+def small_cnn(input_shape, filters=(8, 16, 32, 32), name="small_cnn"):
+    """Conv3x3-BN-ReLU + MaxPool blocks; trains in minutes on a CPU.
+
+    BatchNorm matters here: line drawings are almost all background, and without it
+    the LSTM sat on the mean label for many epochs in our runs.
+    """
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def frame_backbone(name, input_shape, weights=None):
+    """(backbone model, normalisation mode) for one frame of `input_shape`."""
+    if name == "small":
+        if weights not in (None, "none"):
+            raise ValueError("the small backbone has no pretrained weights; "
+                             "use --backbone_weights=none")
+        return small_cnn(input_shape), "unit"
+    if name in ("resnet18", "resnet34"):
+        from keras_video.models import resnet2d
+
+        model = resnet2d.resnet_backbone(int(name[6:]), input_shape, name=name)
+        if weights == "imagenet":
+            raise ValueError(
+                f"{name}: ImageNet weights come from torchvision's .pth file; download "
+                "it (see BUILD.md) and pass its path as --backbone_weights=PATH.pth")
+        if weights not in (None, "none"):
+            if str(weights).endswith(".pth"):
+                resnet2d.load_torchvision_checkpoint(model, weights, skip_head=True)
+            else:
+                model.load_weights(weights)
+        return model, "imagenet"
+    if name in APPLICATIONS:
+        constructor, mode = APPLICATIONS[name]
+        builder = getattr(keras.applications, constructor)
+        kwargs = {}
+        if constructor.startswith("MobileNetV3") or constructor.startswith("EfficientNetV2"):
+            kwargs["include_preprocessing"] = True
+        use_file = weights not in (None, "none", "imagenet")
+        model = builder(include_top=False, input_shape=input_shape,
+                        weights=None if use_file or weights in (None, "none") else weights,
+                        **kwargs)
+        if use_file:
+            model.load_weights(weights)
+        return model, mode
+    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")

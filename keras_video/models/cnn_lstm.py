@@ -1,0 +1,71 @@
+"""CNN -> LSTM: a 2D CNN reads every frame, an LSTM reads the sequence of features.
+
+    clip [T, H, W, C] -> TimeDistributed(frame_encoder) -> [T, D] -> temporal_head -> y
+    frame_encoder: normalisation -> backbone -> optional max-pool -> flatten
+    temporal_head: LSTM x N (last step) -> dense (regression, or class softmax)
+
+The two halves are sub-models reachable by name, so a frozen backbone's features can be
+computed once and the head trained on them (keras_video.features).
+"""
+
+import keras
+
+from keras_video.layers import ImageNormalization
+from keras_video.models.backbones import frame_backbone
+
+
+def frame_encoder(frame_shape, backbone="small", backbone_weights=None,
+                  freeze_backbone=False, pool=None):
+    """image [H, W, C] -> flat feature vector; pool = (size, stride) or None."""
+    net, norm = frame_backbone(backbone, frame_shape, backbone_weights)
+    if freeze_backbone:
+        net.trainable = False
+    inputs = keras.Input(frame_shape, name="frame")
+    x = ImageNormalization(norm, name="normalize")(inputs)
+    # training=False keeps a frozen backbone's BatchNorm in inference mode.
+    x = net(x, training=False) if freeze_backbone else net(x)
+    if pool:
+        size, stride = pool
+        x = keras.layers.MaxPooling2D(size, stride, name="feature_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    return keras.Model(inputs, x, name="frame_encoder")
+
+
+def temporal_head(num_frames, feature_dim, lstm_units=(100, 100), dropout=0.0,
+                  task="regression", num_classes=None, label_scale=1.0):
+    """[T, D] features -> prediction.
+
+    Regression predicts in label units; label_scale s means the dense layer fits
+    label / s (the seed trained on frequency / 15), its output multiplied back by s.
+    """
+    inputs = keras.Input((num_frames, feature_dim), name="features")
+    x = inputs
+    for i, units in enumerate(lstm_units):
+        last = i == len(lstm_units) - 1
+        x = keras.layers.LSTM(units, return_sequences=not last, name=f"lstm{i + 1}")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    if task == "regression":
+        x = keras.layers.Dense(1, dtype="float32", name="dense")(x)
+        outputs = keras.layers.Rescaling(label_scale, dtype="float32", name="predictions")(x)
+    elif task == "classification":
+        if not num_classes or num_classes < 2:
+            raise ValueError("classification needs num_classes >= 2")
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                     name="predictions")(x)
+    else:
+        raise ValueError(f"task must be 'regression' or 'classification', not {task!r}")
+    return keras.Model(inputs, outputs, name="temporal_head")
+
+
+def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=None,
+             freeze_backbone=False, pool=None, lstm_units=(100, 100), dropout=0.0,
+             task="regression", num_classes=None, label_scale=1.0, name="cnn_lstm"):
+    num_frames = input_shape[0]
+    encoder = frame_encoder(tuple(input_shape[1:]), backbone, backbone_weights,
+                            freeze_backbone, tuple(pool) if pool else None)
+    head = temporal_head(num_frames, encoder.output.shape[-1], tuple(lstm_units), dropout,
+                         task, num_classes, label_scale)
+    clips = keras.Input(tuple(input_shape), name="clips")
+    features = keras.layers.TimeDistributed(encoder, name="frame_features")(clips)
+    return keras.Model(clips, head(features), name=name)

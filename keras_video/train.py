@@ -1,0 +1,259 @@
+"""Train a model: python -m keras_video.train --model=cnn_lstm [--flags].
+
+With no flag but --model it generates the default data set, trains, evaluates on the
+held-out clips, exports a SavedModel and writes TensorBoard logs under --model_dir.
+A killed run started again with the same --model_dir resumes where it stopped.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+from keras_video import cli  # first: quiets TensorFlow's start-up logging
+
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+from keras_video import configs, distribute, evaluation, export, features  # noqa: E402
+from keras_video.data import datasets  # noqa: E402
+from keras_video.data.pipeline import make_dataset  # noqa: E402
+from keras_video.losses import RootMeanSquaredError  # noqa: E402
+from keras_video.models import build_model  # noqa: E402
+from keras_video.summaries import ImageSummaries  # noqa: E402
+
+CONFIG_FILE = "config.json"
+BEST_MODEL = "best.keras"
+METRICS_FILE = "metrics.json"
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Saves `model_to_save` when `monitor` improves; remembers the best across resumes
+    (keras.callbacks.ModelCheckpoint forgets it, and would overwrite a better model)."""
+
+    def __init__(self, path, model_to_save, monitor="val_loss"):
+        super().__init__()
+        self.path, self.model_to_save, self.monitor = path, model_to_save, monitor
+        self.state_path = path + ".json"
+        self.best = math.inf
+        if os.path.isfile(self.state_path):
+            with open(self.state_path) as f:
+                self.best = json.load(f)["best"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not value < self.best:
+            return
+        self.best = float(value)
+        self.model_to_save.save(self.path)
+        with open(self.state_path, "w") as f:
+            json.dump({"best": self.best, "epoch": epoch + 1, "monitor": self.monitor}, f)
+
+
+def _loss(config):
+    if config.task == "classification":
+        return keras.losses.SparseCategoricalCrossentropy()
+    return {"rmse": RootMeanSquaredError(), "mse": keras.losses.MeanSquaredError()}[
+        config.loss]
+
+
+def _metrics(config):
+    if config.task == "classification":
+        return [keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
+    return [keras.metrics.RootMeanSquaredError(name="rmse"),
+            keras.metrics.MeanAbsoluteError(name="mae")]
+
+
+def _optimizer(config, steps_per_epoch):
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(total // 2, int(config.warmup_epochs * steps_per_epoch))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.lr * 0.1, max(1, total - warmup), alpha=0.01, warmup_target=config.lr,
+        warmup_steps=warmup)
+    return keras.optimizers.Adam(schedule)
+
+
+def _first_examples(dataset, limit):
+    clips, labels = [], []
+    for x, y in dataset:
+        clips.append(x.numpy())
+        labels.append(y.numpy())
+        if sum(len(c) for c in clips) >= limit:
+            break
+    return np.concatenate(clips)[:limit], np.concatenate(labels)[:limit]
+
+
+def _resumed_epoch(backup_dir):
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f).get("epoch", 0)
+    return 0
+
+
+def _fit(config, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
+    """Trains end to end, or only the head on cached features of a frozen backbone."""
+    if not (config.model == "cnn_lstm" and config.freeze_backbone):
+        return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                         callbacks=callbacks, verbose=2 if config.quiet else 1)
+    feature_model, head = features.split_model(model)
+    print("Computing per-frame features of the frozen backbone once (cached in "
+          f"{paths['feature_cache']})")
+    x_train, y_train = features.cached_features(
+        feature_model, train_ds, os.path.join(paths["feature_cache"], "train.npz"),
+        paths["num_train"])
+    x_val, y_val = features.cached_features(
+        feature_model, val_ds, os.path.join(paths["feature_cache"], "val.npz"),
+        paths["num_val"])
+    head.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
+                 metrics=_metrics(config))
+    train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
+             .shuffle(len(y_train), seed=config.seed).batch(config.batch_size))
+    val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
+    return head.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
+                    verbose=2 if config.quiet else 1)
+
+
+def train(config, overwrite=False):
+    """Runs the whole job for a TrainConfig; returns the held-out metrics."""
+    model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
+    config = dataclasses.replace(config, model_dir=model_dir)
+    os.makedirs(model_dir, exist_ok=True)
+    paths = {
+        "logs": os.path.join(model_dir, "logs"),
+        "backup": os.path.join(model_dir, "backup"),
+        "best": os.path.join(model_dir, BEST_MODEL),
+        "export": os.path.join(model_dir, "export"),
+        "feature_cache": os.path.join(model_dir, "feature_cache"),
+    }
+    metrics_path = os.path.join(model_dir, METRICS_FILE)
+    if os.path.isfile(metrics_path) and not overwrite:
+        with open(metrics_path) as f:
+            done = json.load(f)
+        print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
+              "pass --overwrite to train again, or another --model_dir.")
+        return done["metrics"]
+    start = time.time()
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = distribute.get_strategy(config.strategy)
+    splits = datasets.load_splits(config, data_dir=os.path.join(model_dir, "data"))
+    clip = config.clip_spec()
+    task = splits.task
+    config = dataclasses.replace(config, task=task)
+    with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
+        json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
+                             if k != "quiet"},
+                   "model_config": config.model_config(splits.num_classes),
+                   "clip": clip.to_dict(), "class_names": splits.class_names,
+                   "eval_data": splits.test_spec}, f, indent=2)
+
+    global_batch = config.batch_size
+    train_ds = make_dataset(splits.train, clip, global_batch, training=True,
+                            seed=config.seed, cache=config.cache or None,
+                            on_bad_sample=config.on_bad_sample)
+    eval_clip = clip.for_eval()
+    val_ds = make_dataset(splits.val, eval_clip, global_batch, training=False,
+                          cache=config.cache or None, on_bad_sample=config.on_bad_sample)
+    steps_per_epoch = max(1, math.ceil(len(splits.train) / global_batch))
+
+    with strategy.scope():
+        model = build_model(config.model, **config.model_config(splits.num_classes))
+        model.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
+                      metrics=_metrics(config))
+    if not config.quiet:
+        model.summary()
+
+    val_clips, val_labels = _first_examples(
+        make_dataset(splits.val, eval_clip, global_batch, training=False,
+                     on_bad_sample=config.on_bad_sample), 256)
+    resumed = _resumed_epoch(paths["backup"])
+    if resumed:
+        print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
+              f"{config.epochs} done")
+    predict_fn = None
+    if config.model == "cnn_lstm" and config.freeze_backbone:
+        feature_model, head = features.split_model(model)
+        val_feats = np.asarray(feature_model.predict(val_clips, verbose=0))
+        predict_fn = lambda _: head.predict(val_feats, verbose=0)  # noqa: E731
+    callbacks = [
+        keras.callbacks.BackupAndRestore(paths["backup"]),
+        BestModelCheckpoint(paths["best"], model),
+        keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
+        ImageSummaries(os.path.join(paths["logs"], "images"), task, val_clips[0],
+                       val_clips, val_labels, splits.class_names, predict_fn),
+    ]
+    paths.update(num_train=len(splits.train), num_val=len(splits.val))
+    _fit(config, model, train_ds, val_ds, steps_per_epoch, callbacks, paths)
+    train_time = time.time() - start
+
+    best = keras.saving.load_model(paths["best"])
+    test_ds = make_dataset(splits.test, eval_clip, global_batch, training=False,
+                           on_bad_sample=config.on_bad_sample)
+    results, picture = evaluation.evaluate(best, test_ds, task, splits.class_names)
+    picture_path = os.path.join(
+        model_dir, "test_scatter.png" if task == "regression" else "test_confusion.png")
+    cv2.imwrite(picture_path, picture[..., ::-1])
+    export.export_saved_model(best, clip, paths["export"], task, splits.class_names,
+                              extra={"model": config.model, "experiment": config.experiment})
+    with open(metrics_path, "w") as f:
+        json.dump({"metrics": results, "train_seconds": train_time,
+                   "total_seconds": time.time() - start, "eval_data": splits.test_spec},
+                  f, indent=2)
+    print(f"\nmodel directory : {model_dir}")
+    print(f"best model      : {paths['best']}")
+    print(f"SavedModel      : {paths['export']}  (signature 'serve', uint8 RGB frames)")
+    print(f"TensorBoard     : tensorboard --logdir {paths['logs']}")
+    print(f"test picture    : {picture_path}")
+    print(f"held-out data   : {splits.test_spec} ({len(splits.test)} clips)")
+    print(f"time            : {time.time() - start:.0f} s")
+    print("final metrics   : " + ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in results.items()))
+    return results
+
+
+def define_flags():
+    """One absl flag per TrainConfig field; unset flags keep the experiment's value."""
+    for field in dataclasses.fields(configs.TrainConfig):
+        name, default = field.name, field.default
+        help_text = f"(default from the experiment; built-in {default!r})"
+        if isinstance(default, bool):
+            flags.DEFINE_boolean(name, None, help_text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, None, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, None, help_text)
+        elif isinstance(default, tuple):
+            flags.DEFINE_list(name, None, help_text)
+        else:
+            flags.DEFINE_string(name, None, help_text)
+    flags.DEFINE_boolean("overwrite", False, "train again even if model_dir holds a "
+                         "finished run")
+
+
+def config_from_flags(flag_values):
+    overrides = {}
+    for field in dataclasses.fields(configs.TrainConfig):
+        value = flag_values[field.name].value
+        if value is None or field.name == "experiment":
+            continue
+        if isinstance(field.default, tuple):
+            value = tuple(int(v) for v in value)
+        overrides[field.name] = value
+    return configs.make_config(flag_values["experiment"].value or "", overrides)
+
+
+def main(argv):
+    del argv
+    train(config_from_flags(flags.FLAGS), overwrite=flags.FLAGS.overwrite)
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)
