@@ -1,0 +1,206 @@
+"""Writes synthetic data sets to disk.
+
+    python -m keras_video.data.generate oscillation --out DIR --num N --seed S \
+        [--format frames|video] [--fmin 0.5] [--fmax 5.0]
+
+`--format frames` writes the seed's layout: one folder per clip, `clip_00000/o (1).jpg`
+.. `o (30).jpg` and `label.txt` (the label as plain text). `--format video` (default)
+writes one MJPG `.avi` per clip (15 fps) and `labels.csv` with the columns `path,label`
+(paths relative to the CSV's folder).
+
+The same arguments always give the same bytes. Every output folder gets a
+`generate.json` holding the arguments; running the command again with the same
+arguments on a finished folder prints "already generated" and does nothing, with
+different arguments it raises `GenerateError`, and it never writes into a non-empty
+folder that is not its own output.
+
+A data set is one entry of `GENERATORS`: a writer function
+`fn(out_dir, num, seed, fmt, progress, **options)` and the names of the flags it takes
+as options.
+"""
+
+import csv
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+from absl import app
+from absl import flags
+
+from keras_video.data import oscillation
+
+MANIFEST = "generate.json"
+FORMATS = ("frames", "video")
+_MANIFEST_VERSION = 1
+
+
+class GenerateError(ValueError):
+    """The output folder cannot be used for the requested data set."""
+
+
+def _progbar(num, progress):
+    if not progress:
+        return None
+    import keras  # Imported lazily: keras is slow to import and only needed here.
+
+    return keras.utils.Progbar(num, unit_name="clip")
+
+
+def _prepare(out_dir, args):
+    """Checks `out_dir` against `args`; returns False if it is already complete."""
+    manifest_path = os.path.join(out_dir, MANIFEST)
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.isfile(manifest_path):
+            raise GenerateError(
+                f"{out_dir}: output folder is not empty and holds no {MANIFEST}; "
+                "refusing to write into it (choose an empty or new folder)")
+        try:
+            with open(manifest_path) as f:
+                old = json.load(f)
+        except (OSError, ValueError) as e:
+            raise GenerateError(f"{manifest_path}: unreadable ({e})") from e
+        old_args = old.get("args")
+        if old_args != args:
+            raise GenerateError(
+                f"{out_dir}: holds a data set generated with different arguments\n"
+                f"  there:     {json.dumps(old_args, sort_keys=True)}\n"
+                f"  requested: {json.dumps(args, sort_keys=True)}\n"
+                "use another --out folder or delete this one")
+        if old.get("complete"):
+            return False
+        # Same arguments but interrupted: generation is deterministic, so redo it.
+    os.makedirs(out_dir, exist_ok=True)
+    _write_manifest(out_dir, args, complete=False)
+    return True
+
+
+def _write_manifest(out_dir, args, complete):
+    text = json.dumps({"version": _MANIFEST_VERSION, "args": args, "complete": complete},
+                      indent=2, sort_keys=True) + "\n"
+    tmp = os.path.join(out_dir, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(out_dir, MANIFEST))
+
+
+def _write_frames(folder, frames_rgb, label):
+    os.makedirs(folder, exist_ok=True)
+    for i, frame in enumerate(frames_rgb, start=1):
+        path = os.path.join(folder, f"o ({i}).jpg")
+        if not cv2.imwrite(path, np.ascontiguousarray(frame[..., ::-1])):
+            raise OSError(f"{path}: cv2.imwrite failed")
+    with open(os.path.join(folder, "label.txt"), "w") as f:
+        f.write(repr(float(label)))
+
+
+def _write_video(path, frames_rgb, fps):
+    height, width = frames_rgb.shape[1:3]
+    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+    # OpenCV's own MJPEG muxer: deterministic and present in every OpenCV build.
+    writer = cv2.VideoWriter(path, cv2.CAP_OPENCV_MJPEG, fourcc, fps, (width, height))
+    if not writer.isOpened():
+        writer = cv2.VideoWriter(path, fourcc, fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"{path}: cv2.VideoWriter (MJPG) could not be opened")
+    try:
+        for frame in frames_rgb:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    finally:
+        writer.release()
+
+
+def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
+    """Writes (frames_rgb, label) pairs from `clips` to `out_dir` in format `fmt`."""
+    if fmt not in FORMATS:
+        raise GenerateError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out_dir = os.fspath(out_dir)
+    if not _prepare(out_dir, args):
+        print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
+        return out_dir
+    bar = _progbar(num, progress)
+    rows = []
+    for k, (frames, label) in enumerate(clips):
+        name = f"clip_{k:05d}"
+        if fmt == "frames":
+            _write_frames(os.path.join(out_dir, name), frames, label)
+        else:
+            _write_video(os.path.join(out_dir, name + ".avi"), frames, fps)
+            rows.append((name + ".avi", repr(float(label))))
+        if bar is not None:
+            bar.update(k + 1)
+    if fmt == "video":
+        with open(os.path.join(out_dir, "labels.csv"), "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(("path", "label"))
+            writer.writerows(rows)
+    _write_manifest(out_dir, args, complete=True)
+    return out_dir
+
+
+def write_oscillation(out_dir, num, seed, fmin=0.5, fmax=5.0, fmt="video", progress=True):
+    """Writes `num` oscillation clips (ResNet+LSTM seed task) to `out_dir`; returns it.
+
+    Labels are frequencies drawn uniformly from [fmin, fmax]; see `oscillation`.
+    """
+    num, seed, fmin, fmax = int(num), int(seed), float(fmin), float(fmax)
+    if num < 1:
+        raise GenerateError(f"--num must be at least 1, got {num}")
+    if not 0 < fmin <= fmax:
+        raise GenerateError(f"need 0 < fmin <= fmax, got fmin={fmin}, fmax={fmax}")
+    args = {"dataset": "oscillation", "num": num, "seed": seed, "format": fmt,
+            "fmin": fmin, "fmax": fmax}
+    spec = oscillation.OscillationSpec()
+    clips = oscillation.sample_clips(num, seed, fmin, fmax, spec)
+    return write_clips(out_dir, clips, num, fmt, spec.fps, args, progress)
+
+
+def _oscillation_writer(out_dir, num, seed, fmt, progress, fmin, fmax):
+    return write_oscillation(out_dir, num, seed, fmin=fmin, fmax=fmax, fmt=fmt,
+                             progress=progress)
+
+
+# name -> (writer, names of the data-set-specific flags passed to it as keywords).
+GENERATORS = {
+    "oscillation": (_oscillation_writer, ("fmin", "fmax")),
+}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the command's flags (not at import: a train command imports this module
+    and has flags of its own, e.g. --seed)."""
+    flags.DEFINE_string("out", None, "Output folder (created; must be empty or a "
+                        "previous output of the same command with the same arguments).")
+    flags.DEFINE_integer("num", None, "Number of clips.")
+    flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same bytes.")
+    flags.DEFINE_enum("format", "video", list(FORMATS),
+                      "frames: one folder of 'o (N).jpg' + label.txt per clip (seed "
+                      "layout); video: one MJPG .avi per clip + labels.csv.")
+    flags.DEFINE_float("fmin", 0.5, "oscillation: lowest frequency (swings per second).")
+    flags.DEFINE_float("fmax", 5.0, "oscillation: highest frequency (swings per second).")
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in GENERATORS:
+        raise app.UsageError(
+            f"usage: python -m keras_video.data.generate {{{'|'.join(GENERATORS)}}} "
+            "--out DIR --num N [--seed S] [--format frames|video]")
+    if FLAGS.out is None or FLAGS.num is None:
+        raise app.UsageError("--out and --num are required")
+    writer, option_names = GENERATORS[argv[1]]
+    options = {name: FLAGS[name].value for name in option_names}
+    try:
+        writer(FLAGS.out, FLAGS.num, FLAGS.seed, FLAGS.format, True,
+               **options)
+    except GenerateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,160 @@
+"""ResNet-18/34 for single images, laid out exactly like torchvision's, so its weights load.
+
+Input is channels-last (H, W, 3), already normalised (see `ImageNormalization`,
+mode "imagenet", for torchvision weights). Each Keras layer is named after its
+torchvision state-dict key with "." replaced by "_" (`layer2.0.downsample.0` ->
+`layer2_0_downsample_0`), which is all the weight loader below relies on.
+
+Two details make the outputs match PyTorch to float32 precision:
+- PyTorch BatchNorm2d uses epsilon 1e-5 (Keras default 1e-3) and momentum 0.1 for the
+  *new* batch statistic, which is Keras momentum 0.9 for the running one.
+- PyTorch pads symmetrically (`padding=p` on every side). Keras "same" puts the extra
+  pixel on the bottom/right for stride-2 layers, shifting the sampling grid by one,
+  so every padded layer here is an explicit ZeroPadding2D followed by "valid".
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+_BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+_STAGE_FILTERS = (64, 128, 256, 512)
+_BN_ARGS = dict(epsilon=1e-5, momentum=0.9)
+
+
+def _conv(x, filters, kernel_size, stride, padding, name):
+    """Conv2d(bias=False) with PyTorch's symmetric zero padding."""
+    if padding:
+        x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+    return layers.Conv2D(
+        filters, kernel_size, strides=stride, padding="valid", use_bias=False, name=name
+    )(x)
+
+
+def _basic_block(x, filters, stride, name):
+    """torchvision BasicBlock: conv3x3-bn-relu-conv3x3-bn, plus the shortcut, then relu."""
+    shortcut = x
+    y = _conv(x, filters, 3, stride, 1, f"{name}_conv1")
+    y = layers.BatchNormalization(name=f"{name}_bn1", **_BN_ARGS)(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = _conv(y, filters, 3, 1, 1, f"{name}_conv2")
+    y = layers.BatchNormalization(name=f"{name}_bn2", **_BN_ARGS)(y)
+    # Same rule as torchvision: project the shortcut whenever the shape changes.
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = _conv(x, filters, 1, stride, 0, f"{name}_downsample_0")
+        shortcut = layers.BatchNormalization(name=f"{name}_downsample_1", **_BN_ARGS)(shortcut)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.ReLU(name=f"{name}_relu2")(y)
+
+
+def resnet_backbone(depth=18, input_shape=(None, None, 3), name=None):
+    """ResNet-`depth` up to layer4: a (H/32, W/32, 512) feature map, no pooling, no head."""
+    if depth not in _BLOCKS_PER_STAGE:
+        raise ValueError(f"depth must be one of {sorted(_BLOCKS_PER_STAGE)}, not {depth!r}")
+    inputs = keras.Input(shape=input_shape)
+    x = _conv(inputs, 64, 7, 2, 3, "conv1")
+    x = layers.BatchNormalization(name="bn1", **_BN_ARGS)(x)
+    x = layers.ReLU(name="relu")(x)
+    # PyTorch's MaxPool2d pads with -inf. Its input is post-ReLU (>= 0) and every 3x3
+    # window holds at least one real pixel, so padding with zeros gives the same maxima.
+    x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
+    for stage, (blocks, filters) in enumerate(
+        zip(_BLOCKS_PER_STAGE[depth], _STAGE_FILTERS), start=1
+    ):
+        for index in range(blocks):
+            stride = 2 if stage > 1 and index == 0 else 1
+            x = _basic_block(x, filters, stride, f"layer{stage}_{index}")
+    return keras.Model(inputs, x, name=name or f"resnet{depth}_backbone")
+
+
+def resnet_classifier(depth=18, input_shape=(224, 224, 3), num_classes=1000):
+    """The whole torchvision network: backbone, global average pool and the `fc` logits."""
+    backbone = resnet_backbone(depth, input_shape)
+    x = layers.GlobalAveragePooling2D(name="avgpool")(backbone.output)
+    outputs = layers.Dense(num_classes, name="fc")(x)
+    # Built on the backbone's graph, so all layers sit flat in this model (and the loader
+    # finds them by name).
+    return keras.Model(backbone.input, outputs, name=f"resnet{depth}")
+
+
+# For each Keras layer type: (Keras variable, torch parameter, numpy conversion).
+_TORCH_PARAMS = {
+    layers.Conv2D: [("kernel", "weight", lambda w: w.transpose(2, 3, 1, 0))],  # OIHW -> HWIO
+    layers.BatchNormalization: [
+        ("gamma", "weight", None),
+        ("beta", "bias", None),
+        ("moving_mean", "running_mean", None),
+        ("moving_variance", "running_var", None),
+    ],
+    layers.Dense: [("kernel", "weight", lambda w: w.T), ("bias", "bias", None)],  # (out, in)
+}
+
+
+def _to_numpy(value):
+    if hasattr(value, "detach"):  # a torch tensor; torch itself is never imported here
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def load_torch_resnet_state_dict(model, state_dict, skip_head=False):
+    """Copies a torchvision ResNet state_dict into `model` (a backbone or a classifier).
+
+    `state_dict` maps names to numpy arrays or torch tensors; a `module.` prefix (from
+    DataParallel) is stripped. Every weighted layer of `model` must be filled and every
+    key used: anything unknown, missing or of the wrong shape raises one ValueError
+    naming all of them, and then nothing is assigned. With `skip_head=True` the `fc.*`
+    keys are ignored and a Keras `fc` layer keeps its own weights (e.g. a new class count).
+    To fill a backbone nested inside a bigger model, pass the backbone itself.
+    """
+    remaining = {}
+    for key, value in state_dict.items():
+        key = key.removeprefix("module.")
+        if key.endswith("num_batches_tracked") or (skip_head and key.startswith("fc.")):
+            continue
+        remaining[key] = value
+
+    assignments, problems = [], []
+    for layer in model.layers:
+        if not layer.weights or (skip_head and layer.name == "fc"):
+            continue
+        params = _TORCH_PARAMS.get(type(layer))
+        if params is None:
+            problems.append(f"layer {layer.name!r} ({type(layer).__name__}) has no torch equivalent")
+            continue
+        prefix = layer.name.replace("_", ".")  # torchvision's module names have no "_"
+        for attr, torch_name, convert in params:
+            key = f"{prefix}.{torch_name}"
+            if key not in remaining:
+                problems.append(f"missing key {key!r}")
+                continue
+            array = _to_numpy(remaining.pop(key))
+            array = convert(array) if convert else array
+            variable = getattr(layer, attr)
+            if tuple(array.shape) != tuple(variable.shape):
+                problems.append(
+                    f"shape mismatch for {key!r}: got {tuple(array.shape)} after conversion, "
+                    f"Keras layer {layer.name!r} expects {tuple(variable.shape)}"
+                )
+                continue
+            assignments.append((variable, array))
+    problems += [f"unused key {key!r}" for key in remaining]
+    if problems:
+        raise ValueError("Cannot load the state_dict:\n  " + "\n  ".join(problems))
+
+    for variable, array in assignments:
+        variable.assign(array.astype(variable.dtype))
+    return model
+
+
+def load_torchvision_checkpoint(model, path, skip_head=False):
+    """Reads a torchvision `.pth` state_dict and loads it with `load_torch_resnet_state_dict`."""
+    try:
+        import torch  # only needed to unpickle .pth files, so not a dependency of the library
+    except ImportError as error:
+        raise ImportError(
+            "PyTorch is needed to read .pth checkpoints (pip install torch); or convert the "
+            "state_dict to numpy arrays and call load_torch_resnet_state_dict."
+        ) from error
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    return load_torch_resnet_state_dict(model, state_dict, skip_head=skip_head)
