@@ -287,9 +287,11 @@ def test_frames_layout(tmp_path):
         # Natural order: 'o (N).jpg' is frame N (1-based), 'o (10).jpg' frame 10.
         got, got_label = load_frame_folder(folder)
         assert got_label == label
-        diff = np.abs(got.astype(int)[:, None] - frames.astype(int)[None]).mean(axis=(2, 3, 4))
-        assert np.array_equal(diff.argmin(axis=1), np.arange(30))
-        assert diff.diagonal().max() < 2.0
+        a = got[..., 0].reshape(30, -1).astype(np.float32)
+        b = frames[..., 0].reshape(30, -1).astype(np.float32)
+        dist = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
+        assert np.array_equal(dist.argmin(axis=1), np.arange(30))
+        assert np.abs(got.astype(int) - frames).mean() < 2.0
 
 
 def test_frames_are_written_bgr(tmp_path):
@@ -363,11 +365,8 @@ def test_cli_frames(tmp_path):
     lib = generate.write_oscillation(str(tmp_path / "lib"), 3, 1, fmt="frames",
                                      progress=False)
     assert read_tree(str(out)) == read_tree(lib)
-    # Same command again: nothing to do.
-    again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                           timeout=120)
-    assert again.returncode == 0 and "already generated" in again.stdout
-    # Unknown data set: usage error.
+    # Re-runs ("already generated") are checked on the library in
+    # test_rerun_and_conflicts. Unknown data set: usage error.
     bad = subprocess.run(cmd[:3] + ["nope"] + cmd[4:], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0
