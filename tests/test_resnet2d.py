@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from keras_video.models import resnet2d  # noqa: E402
-from tests import torch_reference  # noqa: E402
+import torch_reference  # noqa: E402
 
 TOLERANCE = 1e-4
 
