@@ -96,10 +96,15 @@ def _resumed_epoch(backup_dir):
     return 0
 
 
-def _fit(config, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
+def _uses_feature_cache(config):
+    return config.model == "cnn_lstm" and config.freeze_backbone
+
+
+def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
     """Trains end to end, or only the head on cached features of a frozen backbone."""
-    if not (config.model == "cnn_lstm" and config.freeze_backbone):
+    if not _uses_feature_cache(config):
         return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                         shuffle=False,  # the pipeline shuffles
                          callbacks=callbacks, verbose=2 if config.quiet else 1)
     feature_model, head = features.split_model(model)
     print("Computing per-frame features of the frozen backbone once (cached in "
@@ -110,13 +115,14 @@ def _fit(config, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
     x_val, y_val = features.cached_features(
         feature_model, val_ds, os.path.join(paths["feature_cache"], "val.npz"),
         paths["num_val"])
-    head.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
-                 metrics=_metrics(config))
+    with strategy.scope():
+        head.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
+                     metrics=_metrics(config))
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(y_train), seed=config.seed).batch(config.batch_size))
     val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
     return head.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
-                    verbose=2 if config.quiet else 1)
+                    shuffle=False, verbose=2 if config.quiet else 1)
 
 
 def train(config, overwrite=False):
@@ -155,13 +161,18 @@ def train(config, overwrite=False):
                    "eval_data": splits.test_spec}, f, indent=2)
 
     global_batch = config.batch_size
+    # Clips read once for the feature cache need no cache of their own.
+    cache = None if _uses_feature_cache(config) else (config.cache or None)
     train_ds = make_dataset(splits.train, clip, global_batch, training=True,
-                            seed=config.seed, cache=config.cache or None,
+                            seed=config.seed, cache=cache,
                             on_bad_sample=config.on_bad_sample)
     eval_clip = clip.for_eval()
     val_ds = make_dataset(splits.val, eval_clip, global_batch, training=False,
-                          cache=config.cache or None, on_bad_sample=config.on_bad_sample)
+                          cache=cache, on_bad_sample=config.on_bad_sample)
     steps_per_epoch = max(1, math.ceil(len(splits.train) / global_batch))
+    if cache:
+        print(f"The first epoch decodes all {len(splits.train)} training clips into the "
+              f"{cache} cache before its first step; later epochs read the cache.")
 
     with strategy.scope():
         model = build_model(config.model, **config.model_config(splits.num_classes))
@@ -178,7 +189,7 @@ def train(config, overwrite=False):
         print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
               f"{config.epochs} done")
     predict_fn = None
-    if config.model == "cnn_lstm" and config.freeze_backbone:
+    if _uses_feature_cache(config):
         feature_model, head = features.split_model(model)
         val_feats = np.asarray(feature_model.predict(val_clips, verbose=0))
         predict_fn = lambda _: head.predict(val_feats, verbose=0)  # noqa: E731
@@ -190,7 +201,7 @@ def train(config, overwrite=False):
                        val_clips, val_labels, splits.class_names, predict_fn),
     ]
     paths.update(num_train=len(splits.train), num_val=len(splits.val))
-    _fit(config, model, train_ds, val_ds, steps_per_epoch, callbacks, paths)
+    _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths)
     train_time = time.time() - start
 
     best = keras.saving.load_model(paths["best"])
