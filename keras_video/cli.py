@@ -28,7 +28,10 @@ def run(main):
 
     def guarded(argv):
         import tensorflow as tf
+        from absl import logging
 
+        # TensorFlow's INFO lines (SavedModel assets, sharding) bury a command's output.
+        logging.set_verbosity(logging.WARNING)
         try:
             return main(argv)
         except (BadSampleError, FileNotFoundError) as e:
