@@ -79,30 +79,28 @@ def naive_loop(paths, size):
     return total
 
 
-def _decode_only(path):
-    cap = cv2.VideoCapture(path)
-    n = 0
-    while True:
-        ok, _ = cap.read()
-        if not ok:
-            break
-        n += 1
-    cap.release()
-    return n
-
-
-def _decode_resize_rgb(path, size):
+def _decode_frames(path, per_frame=None):
+    """Decodes every frame of a video, applying `per_frame` to each; returns the count."""
     cap = cv2.VideoCapture(path)
     n = 0
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        if per_frame is not None:
+            per_frame(frame)
         n += 1
     cap.release()
     return n
+
+
+def _decode_only(path):
+    return _decode_frames(path)
+
+
+def _decode_resize_rgb(path, size):
+    return _decode_frames(path, lambda frame: cv2.cvtColor(
+        cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
 
 
 _REAL_RESIZE = decode._resize  # INTER_AREA when shrinking; the variants patch decode._resize
