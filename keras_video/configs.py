@@ -20,7 +20,14 @@ class TrainConfig:
     freeze_backbone: bool = False
     pool: tuple = ()  # (size, stride) max-pool on the backbone's feature map
     lstm_units: tuple = (100, 100)
-    dropout: float = 0.0
+    dropout: float = -1.0  # < 0: the model's own default (0.5 for C3D, else 0)
+    width: float = 1.0  # channel multiplier of the 3D CNNs (small versions for a CPU)
+    normalization: str = ""  # "": the model's default (keras_video.layers.ImageNormalization)
+    conv1_t_size: int = 7  # ResNet3D options, as in Hara et al.'s code
+    conv1_t_stride: int = 1
+    no_max_pool: bool = False
+    shortcut_type: str = "B"
+    widen_factor: float = 1.0
     task: str = "regression"
     label_scale: float = 1.0
     loss: str = "mse"  # mse | rmse | crossentropy
@@ -39,8 +46,18 @@ class TrainConfig:
     on_bad_sample: str = "error"
     batch_size: int = 32
     epochs: int = 20
+    steps_per_epoch: int = 0  # 0: the whole training set every epoch
+    optimizer: str = "adam"  # adam | sgd (keras_video.optimizers)
     lr: float = 1e-3
-    warmup_epochs: float = 1.0
+    lr_schedule: str = "cosine"  # cosine | plateau | step | constant
+    warmup_epochs: float = 1.0  # cosine only
+    lr_step_epochs: int = 10  # step only: lr / 10 every this many epochs
+    plateau_patience: int = 10  # plateau only: epochs without a better val_loss
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    pretrained: str = ""  # .pth / .keras / .weights.h5 to start from (keras_video.finetune)
+    freeze_until: str = ""  # freeze every layer before the first named like this
+    head_lr_multiplier: float = 1.0  # the head learns at lr x this (C3D seed: 10)
     model_dir: str = ""
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -52,18 +69,30 @@ class TrainConfig:
                         self.grayscale)
 
     def model_config(self, num_classes=None):
-        """The keyword arguments of build_model(self.model, ...)."""
-        config = dict(input_shape=self.clip_spec().shape, backbone=self.backbone,
-                      backbone_weights=self.backbone_weights,
-                      freeze_backbone=self.freeze_backbone, pool=tuple(self.pool) or None,
-                      lstm_units=tuple(self.lstm_units), dropout=self.dropout,
-                      task=self.task)
-        if self.task == "regression":
-            config["label_scale"] = self.label_scale
-        else:
-            config["num_classes"] = num_classes
-        return config
+        """The keyword arguments of build_model(self.model, ...): the settings the
+        model's builder takes, so one config serves every model family."""
+        from keras_video.models import model_arguments
 
+        candidates = dict(
+            input_shape=self.clip_spec().shape, backbone=self.backbone,
+            backbone_weights=self.backbone_weights, freeze_backbone=self.freeze_backbone,
+            pool=tuple(self.pool) or None, lstm_units=tuple(self.lstm_units),
+            task=self.task, width=self.width, conv1_t_size=self.conv1_t_size,
+            conv1_t_stride=self.conv1_t_stride, no_max_pool=self.no_max_pool,
+            shortcut_type=self.shortcut_type, widen_factor=self.widen_factor)
+        if self.dropout >= 0:
+            candidates["dropout"] = self.dropout
+        if self.normalization:
+            candidates["normalization"] = self.normalization
+        if self.task == "regression":
+            candidates["label_scale"] = self.label_scale
+        else:
+            candidates["num_classes"] = num_classes
+        accepted = model_arguments(self.model)
+        if self.task == "regression" and "label_scale" not in accepted:
+            raise ValueError(f"model {self.model!r} is a classifier; the data is a "
+                             "regression set")
+        return {k: v for k, v in candidates.items() if k in accepted}
 
 EXPERIMENTS = {
     # The default run: a small CNN on 64x64 gray frames, trained end to end on a CPU.

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from keras_video import configs, distribute, evaluation, export, features  # noqa: E402
+from keras_video import (configs, distribute, evaluation, export, features,  # noqa: E402
+                         finetune, optimizers)
 from keras_video.data import datasets  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402
 from keras_video.losses import RootMeanSquaredError  # noqa: E402
@@ -69,13 +70,12 @@ def _metrics(config):
             keras.metrics.MeanAbsoluteError(name="mae")]
 
 
-def _optimizer(config, steps_per_epoch):
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = min(total // 2, int(config.warmup_epochs * steps_per_epoch))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.lr * 0.1, max(1, total - warmup), alpha=0.01, warmup_target=config.lr,
-        warmup_steps=warmup)
-    return keras.optimizers.Adam(schedule)
+def _optimizer(config, steps_per_epoch, model):
+    multipliers = None
+    if config.head_lr_multiplier != 1.0:
+        head = finetune.head_layer(model)
+        multipliers = {v.path: config.head_lr_multiplier for v in head.trainable_weights}
+    return optimizers.make_optimizer(config, steps_per_epoch, multipliers)
 
 
 def _first_examples(dataset, limit):
@@ -103,8 +103,11 @@ def _uses_feature_cache(config):
 def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
     """Trains end to end, or only the head on cached features of a frozen backbone."""
     if not _uses_feature_cache(config):
+        steps = None
+        if config.steps_per_epoch:
+            train_ds, steps = train_ds.repeat(), config.steps_per_epoch
         return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                         shuffle=False,  # the pipeline shuffles
+                         steps_per_epoch=steps, shuffle=False,  # the pipeline shuffles
                          callbacks=callbacks, verbose=2 if config.quiet else 1)
     feature_model, head = features.split_model(model)
     print("Computing per-frame features of the frozen backbone once (cached in "
@@ -116,7 +119,7 @@ def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, 
         feature_model, val_ds, os.path.join(paths["feature_cache"], "val.npz"),
         paths["num_val"])
     with strategy.scope():
-        head.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
+        head.compile(optimizer=_optimizer(config, steps_per_epoch, head), loss=_loss(config),
                      metrics=_metrics(config))
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(y_train), seed=config.seed).batch(config.batch_size))
@@ -153,10 +156,11 @@ def train(config, overwrite=False):
     clip = config.clip_spec()
     task = splits.task
     config = dataclasses.replace(config, task=task)
+    model_config = config.model_config(splits.num_classes)
     with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
         json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
                              if k != "quiet"},
-                   "model_config": config.model_config(splits.num_classes),
+                   "model_config": model_config,
                    "clip": clip.to_dict(), "class_names": splits.class_names,
                    "eval_data": splits.test_spec}, f, indent=2)
 
@@ -169,15 +173,24 @@ def train(config, overwrite=False):
     eval_clip = clip.for_eval()
     val_ds = make_dataset(splits.val, eval_clip, global_batch, training=False,
                           cache=cache, on_bad_sample=config.on_bad_sample)
-    steps_per_epoch = max(1, math.ceil(len(splits.train) / global_batch))
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, math.ceil(len(splits.train) / global_batch))
     if cache:
         print(f"The first epoch decodes all {len(splits.train)} training clips into the "
               f"{cache} cache before its first step; later epochs read the cache.")
 
     with strategy.scope():
-        model = build_model(config.model, **config.model_config(splits.num_classes))
-        model.compile(optimizer=_optimizer(config, steps_per_epoch), loss=_loss(config),
-                      metrics=_metrics(config))
+        model = build_model(config.model, **model_config)
+        if config.pretrained:
+            print(finetune.load_pretrained(model, config.pretrained, config.model,
+                                           model_config))
+        if config.freeze_until:
+            frozen = finetune.freeze_until(model, config.freeze_until)
+            print(f"Frozen: {len(frozen)} layers before {config.freeze_until!r} "
+                  f"({sum(int(np.prod(w.shape)) for layer in frozen for w in layer.weights):,} "
+                  "weights)")
+        model.compile(optimizer=_optimizer(config, steps_per_epoch, model),
+                      loss=_loss(config), metrics=_metrics(config))
     if not config.quiet:
         model.summary()
 
@@ -199,12 +212,12 @@ def train(config, overwrite=False):
         keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
         ImageSummaries(os.path.join(paths["logs"], "images"), task, val_clips[0],
                        val_clips, val_labels, splits.class_names, predict_fn),
-    ]
+    ] + optimizers.schedule_callbacks(config)
     paths.update(num_train=len(splits.train), num_val=len(splits.val))
     _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths)
     train_time = time.time() - start
 
-    best = keras.saving.load_model(paths["best"])
+    best = keras.saving.load_model(paths["best"], compile=False)
     test_ds = make_dataset(splits.test, eval_clip, global_batch, training=False,
                            on_bad_sample=config.on_bad_sample)
     results, picture = evaluation.evaluate(best, test_ds, task, splits.class_names)

@@ -1,5 +1,7 @@
 """The model registry: `build_model(name, **config)` is the one way to make a model."""
 
+import inspect
+
 from keras_video.models.cnn_lstm import cnn_lstm
 
 _REGISTRY = {
@@ -18,6 +20,13 @@ def model_names():
     return sorted(_REGISTRY)
 
 
+def model_arguments(name):
+    """The names of the keyword arguments model family `name` takes."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    return set(inspect.signature(_REGISTRY[name]).parameters)
+
+
 def build_model(name, **config):
     """A keras.Model of family `name` (see model_names()) built from `config`."""
     if name not in _REGISTRY:
@@ -25,4 +34,4 @@ def build_model(name, **config):
     return _REGISTRY[name](**config)
 
 
-__all__ = ["build_model", "model_names", "register_model"]
+__all__ = ["build_model", "model_arguments", "model_names", "register_model"]
