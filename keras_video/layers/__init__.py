@@ -1,5 +1,6 @@
 """Custom Keras layers of keras_video; each has get_config and round-trips through saving."""
 
+from keras_video.layers.flow_warp import FlowWarp
 from keras_video.layers.preprocessing import ImageNormalization
 
-__all__ = ["ImageNormalization"]
+__all__ = ["FlowWarp", "ImageNormalization"]
