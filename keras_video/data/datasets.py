@@ -16,7 +16,10 @@ import os
 from keras_video.data import sources
 from keras_video.data.sources import TfdsSource
 
-SYNTHETIC = ("oscillation",)
+# The clip-label data sets of keras_video.data.generate.GENERATORS (kept as a constant so
+# that importing this module does not import the generators; tests/test_motion.py
+# checks that the two agree).
+SYNTHETIC = ("oscillation", "motion")
 
 
 @dataclasses.dataclass
@@ -34,6 +37,8 @@ class Splits:
 
 
 def _synthetic(config, data_dir):
+    import numpy as np
+
     from keras_video.data import generate
 
     name = config.data.split(":", 1)[1]
@@ -44,10 +49,29 @@ def _synthetic(config, data_dir):
                                ("test", config.num_eval, 2)):
         out = os.path.join(data_dir, f"{name}_{split}_{num}_seed{config.seed + offset}")
         print(f"Generating {num} {name} clips for {split} in {out}")
-        generate.write_oscillation(out, num, config.seed + offset, fmt="video")
+        generate.GENERATORS[name].write(out, num, config.seed + offset, fmt="video")
         parts[split] = out
-    load = lambda s: sources.from_spec(parts[s], config.on_bad_sample)  # noqa: E731
-    return Splits(load("train"), load("val"), load("test"), "regression", None, parts["test"])
+    train = sources.from_spec(parts["train"], config.on_bad_sample)
+
+    def load_like_train(split):
+        # A small split may lack some classes, and sources numbers the classes it
+        # finds; class ids must mean the same in every split, so map onto train's.
+        data = sources.from_spec(parts[split], config.on_bad_sample)
+        if data.task != train.task:
+            raise ValueError(f"{parts[split]}: a {data.task} set, but train is {train.task}")
+        if data.task != "classification" or data.class_names == train.class_names:
+            return data
+        index = {n: i for i, n in enumerate(train.class_names)}
+        missing = sorted(set(data.class_names) - set(index))
+        if missing:
+            raise ValueError(f"{parts[split]}: classes {missing} do not occur in the "
+                             f"{len(train)} training clips; generate more (--num_train)")
+        ids = np.array([index[n] for n in data.class_names], np.int64)
+        return dataclasses.replace(data, labels=ids[data.labels],
+                                   class_names=list(train.class_names))
+
+    return Splits(train, load_like_train("val"), load_like_train("test"), train.task,
+                  train.class_names, parts["test"])
 
 
 def load_splits(config, data_dir):

@@ -2,11 +2,15 @@
 
     python -m keras_video.data.generate oscillation --out DIR --num N --seed S \
         [--format frames|video] [--fmin 0.5] [--fmax 5.0]
+    python -m keras_video.data.generate motion --out DIR --num N --seed S \
+        [--format frames|video] [--frames 32] [--size 64]
 
 `--format frames` writes the seed's layout: one folder per clip, `clip_00000/o (1).jpg`
-.. `o (30).jpg` and `label.txt` (the label as plain text). `--format video` (default)
-writes one MJPG `.avi` per clip (15 fps) and `labels.csv` with the columns `path,label`
-(paths relative to the CSV's folder).
+.. `o (30).jpg` and `label.txt` (the label as plain text); for a classification set
+(motion) the clip folders sit in class sub-folders, `<class>/clip_00000/`, with no
+label.txt. `--format video` (default) writes one MJPG `.avi` per clip and `labels.csv`
+with the columns `path,label` (paths relative to the CSV's folder; the label is a
+number or a class name). Both are layouts `keras_video.data.sources` reads.
 
 The same arguments always give the same bytes. Every output folder gets a
 `generate.json` holding the arguments; running the command again with the same
@@ -14,12 +18,12 @@ arguments on a finished folder prints "already generated" and does nothing, with
 different arguments it raises `GenerateError`, and it never writes into a non-empty
 folder that is not its own output.
 
-A data set is one entry of `GENERATORS`: a writer function
-`fn(out_dir, num, seed, fmt, progress, **options)` and the names of the flags it takes
-as options.
+A data set is one `Generator` in `GENERATORS`. Flags that do not apply to the chosen
+data set are an error rather than silently ignored.
 """
 
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -29,6 +33,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from keras_video.data import motion
 from keras_video.data import oscillation
 
 MANIFEST = "generate.json"
@@ -85,14 +90,16 @@ def _write_manifest(out_dir, args, complete):
     os.replace(tmp, os.path.join(out_dir, MANIFEST))
 
 
-def _write_frames(folder, frames_rgb, label):
+def _write_frames(folder, frames_rgb, label=None):
+    """`o (1).jpg` ... per frame, and `label.txt` unless `label` is None."""
     os.makedirs(folder, exist_ok=True)
     for i, frame in enumerate(frames_rgb, start=1):
         path = os.path.join(folder, f"o ({i}).jpg")
         if not cv2.imwrite(path, np.ascontiguousarray(frame[..., ::-1])):
             raise OSError(f"{path}: cv2.imwrite failed")
-    with open(os.path.join(folder, "label.txt"), "w") as f:
-        f.write(repr(float(label)))
+    if label is not None:
+        with open(os.path.join(folder, "label.txt"), "w") as f:
+            f.write(repr(float(label)))
 
 
 def _write_video(path, frames_rgb, fps):
@@ -111,8 +118,16 @@ def _write_video(path, frames_rgb, fps):
         writer.release()
 
 
+def _label_text(label):
+    """A class name stays as it is; a number is written exactly (repr of a float)."""
+    return label if isinstance(label, str) else repr(float(label))
+
+
 def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
-    """Writes (frames_rgb, label) pairs from `clips` to `out_dir` in format `fmt`."""
+    """Writes (frames_rgb, label) pairs from `clips` to `out_dir` in format `fmt`.
+
+    A label is a number (regression) or a class name (str, classification).
+    """
     if fmt not in FORMATS:
         raise GenerateError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = os.fspath(out_dir)
@@ -123,11 +138,13 @@ def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
     rows = []
     for k, (frames, label) in enumerate(clips):
         name = f"clip_{k:05d}"
-        if fmt == "frames":
+        if fmt == "frames" and isinstance(label, str):
+            _write_frames(os.path.join(out_dir, label, name), frames)
+        elif fmt == "frames":
             _write_frames(os.path.join(out_dir, name), frames, label)
         else:
             _write_video(os.path.join(out_dir, name + ".avi"), frames, fps)
-            rows.append((name + ".avi", repr(float(label))))
+            rows.append((name + ".avi", _label_text(label)))
         if bar is not None:
             bar.update(k + 1)
     if fmt == "video":
@@ -139,14 +156,38 @@ def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
     return out_dir
 
 
+def _check_num(num):
+    num = int(num)
+    if num < 1:
+        raise GenerateError(f"--num must be at least 1, got {num}")
+    return num
+
+
+def parse_size(size, name="--size"):
+    """(height, width) from 64, (64, 96), "64" or "64x96"."""
+    if isinstance(size, str):
+        parts = size.lower().split("x")
+        try:
+            size = tuple(int(p) for p in parts)
+        except ValueError:
+            raise GenerateError(f"{name} must be N or HxW (e.g. 64 or 96x160), "
+                                f"got {size!r}") from None
+    elif isinstance(size, int):
+        size = (size,)
+    size = tuple(int(v) for v in size)
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise GenerateError(f"{name} must be N or HxW with positive sides, got {size!r}")
+    return size
+
+
 def write_oscillation(out_dir, num, seed, fmin=0.5, fmax=5.0, fmt="video", progress=True):
     """Writes `num` oscillation clips (ResNet+LSTM seed task) to `out_dir`; returns it.
 
     Labels are frequencies drawn uniformly from [fmin, fmax]; see `oscillation`.
     """
-    num, seed, fmin, fmax = int(num), int(seed), float(fmin), float(fmax)
-    if num < 1:
-        raise GenerateError(f"--num must be at least 1, got {num}")
+    num, seed, fmin, fmax = _check_num(num), int(seed), float(fmin), float(fmax)
     if not 0 < fmin <= fmax:
         raise GenerateError(f"need 0 < fmin <= fmax, got fmin={fmin}, fmax={fmax}")
     args = {"dataset": "oscillation", "num": num, "seed": seed, "format": fmt,
@@ -156,17 +197,42 @@ def write_oscillation(out_dir, num, seed, fmin=0.5, fmax=5.0, fmt="video", progr
     return write_clips(out_dir, clips, num, fmt, spec.fps, args, progress)
 
 
-def _oscillation_writer(out_dir, num, seed, fmt, progress, fmin, fmax):
-    return write_oscillation(out_dir, num, seed, fmin=fmin, fmax=fmax, fmt=fmt,
-                             progress=progress)
+def write_motion(out_dir, num, seed, frames=32, size=64, fmt="video", progress=True):
+    """Writes `num` clips of the motion benchmark (see `motion`) to `out_dir`."""
+    num, seed, frames = _check_num(num), int(seed), int(frames)
+    height, width = parse_size(size)
+    try:
+        spec = motion.MotionSpec(height=height, width=width, num_frames=frames)
+    except ValueError as e:
+        raise GenerateError(str(e)) from None
+    args = {"dataset": "motion", "num": num, "seed": seed, "format": fmt,
+            "frames": frames, "size": [height, width]}
+    return write_clips(out_dir, motion.sample_clips(num, seed, spec), num, fmt, spec.fps,
+                       args, progress)
 
 
-# name -> (writer, names of the data-set-specific flags passed to it as keywords).
+@dataclasses.dataclass(frozen=True)
+class Generator:
+    """One data set of the `generate` command."""
+
+    # write(out_dir, num, seed, fmt="video", progress=True, **options) -> out_dir; every
+    # option has a default, so write(out_dir, num, seed) gives the standard data set.
+    write: object
+    options: tuple  # the names of the flags it takes, passed as keywords
+    # True: the output is a clip-label set that keras_video.data.sources reads, so it
+    # can be trained on as --data=synthetic:NAME.
+    clip_labels: bool = True
+    formats: tuple = FORMATS
+
+
+# name -> Generator
 GENERATORS = {
-    "oscillation": (_oscillation_writer, ("fmin", "fmax")),
+    "oscillation": Generator(write_oscillation, ("fmin", "fmax")),
+    "motion": Generator(write_motion, ("frames", "size")),
 }
 
 FLAGS = flags.FLAGS
+_OPTION_FLAGS = ("fmin", "fmax", "frames", "size")
 
 
 def define_flags():
@@ -177,10 +243,15 @@ def define_flags():
     flags.DEFINE_integer("num", None, "Number of clips.")
     flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same bytes.")
     flags.DEFINE_enum("format", "video", list(FORMATS),
-                      "frames: one folder of 'o (N).jpg' + label.txt per clip (seed "
-                      "layout); video: one MJPG .avi per clip + labels.csv.")
-    flags.DEFINE_float("fmin", 0.5, "oscillation: lowest frequency (swings per second).")
-    flags.DEFINE_float("fmax", 5.0, "oscillation: highest frequency (swings per second).")
+                      "frames: one folder of 'o (N).jpg' per clip (+ label.txt, or in "
+                      "class sub-folders); video: one MJPG .avi per clip + labels.csv.")
+    # Data-set options default to None: each writer has its own default.
+    flags.DEFINE_float("fmin", None, "oscillation: lowest frequency (swings per second; "
+                       "default 0.5).")
+    flags.DEFINE_float("fmax", None, "oscillation: highest frequency (swings per second; "
+                       "default 5.0).")
+    flags.DEFINE_integer("frames", None, "motion: frames per clip (default 32).")
+    flags.DEFINE_string("size", None, "motion: frame size N or HxW (default 64).")
 
 
 def main(argv):
@@ -190,11 +261,19 @@ def main(argv):
             "--out DIR --num N [--seed S] [--format frames|video]")
     if FLAGS.out is None or FLAGS.num is None:
         raise app.UsageError("--out and --num are required")
-    writer, option_names = GENERATORS[argv[1]]
-    options = {name: FLAGS[name].value for name in option_names}
+    name = argv[1]
+    generator = GENERATORS[name]
+    foreign = [f"--{o}" for o in _OPTION_FLAGS
+               if FLAGS[o].present and o not in generator.options]
+    if foreign:
+        raise app.UsageError(f"{', '.join(foreign)} do(es) not apply to {name}; it takes "
+                             f"{', '.join('--' + o for o in generator.options)}")
+    if FLAGS.format not in generator.formats:
+        raise app.UsageError(f"{name} writes only --format {'|'.join(generator.formats)}")
+    options = {o: FLAGS[o].value for o in generator.options if FLAGS[o].value is not None}
     try:
-        writer(FLAGS.out, FLAGS.num, FLAGS.seed, FLAGS.format, True,
-               **options)
+        generator.write(FLAGS.out, FLAGS.num, FLAGS.seed, fmt=FLAGS.format, progress=True,
+                        **options)
     except GenerateError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
