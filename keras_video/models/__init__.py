@@ -3,9 +3,12 @@
 import inspect
 
 from keras_video.models.cnn_lstm import cnn_lstm
+from keras_video.models import dff as _dff  # the module stays keras_video.models.dff
 
 _REGISTRY = {
     "cnn_lstm": cnn_lstm,
+    "dff": _dff.dff,  # Deep Feature Flow, inputs current + key frame (keras_video.models.dff)
+    "frame_seg": _dff.frame_seg,  # its per-frame segmentation baseline
 }
 
 
