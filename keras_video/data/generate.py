@@ -4,6 +4,8 @@
         [--format frames|video] [--fmin 0.5] [--fmax 5.0]
     python -m keras_video.data.generate motion --out DIR --num N --seed S \
         [--format frames|video] [--frames 32] [--size 64]
+    python -m keras_video.data.generate segmentation --out DIR --num N --seed S \
+        [--frames 30] [--size 128] [--classes 4]
 
 `--format frames` writes the seed's layout: one folder per clip, `clip_00000/o (1).jpg`
 .. `o (30).jpg` and `label.txt` (the label as plain text); for a classification set
@@ -11,6 +13,7 @@
 label.txt. `--format video` (default) writes one MJPG `.avi` per clip and `labels.csv`
 with the columns `path,label` (paths relative to the CSV's folder; the label is a
 number or a class name). Both are layouts `keras_video.data.sources` reads.
+`segmentation` writes its own layout (frames, masks, flow; see `moving_shapes`).
 
 The same arguments always give the same bytes. Every output folder gets a
 `generate.json` holding the arguments; running the command again with the same
@@ -34,6 +37,7 @@ from absl import app
 from absl import flags
 
 from keras_video.data import motion
+from keras_video.data import moving_shapes
 from keras_video.data import oscillation
 
 MANIFEST = "generate.json"
@@ -123,6 +127,25 @@ def _label_text(label):
     return label if isinstance(label, str) else repr(float(label))
 
 
+def _write_items(out_dir, args, items, num, write_item, progress, finish=None):
+    """The frame of every writer: checks `out_dir` against `args`, calls
+    `write_item(k, item)` for each of `items` with a progress bar, then `finish()`, and
+    marks the output complete. Returns `out_dir`."""
+    out_dir = os.fspath(out_dir)
+    if not _prepare(out_dir, args):
+        print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
+        return out_dir
+    bar = _progbar(num, progress)
+    for k, item in enumerate(items):
+        write_item(k, item)
+        if bar is not None:
+            bar.update(k + 1)
+    if finish is not None:
+        finish()
+    _write_manifest(out_dir, args, complete=True)
+    return out_dir
+
+
 def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
     """Writes (frames_rgb, label) pairs from `clips` to `out_dir` in format `fmt`.
 
@@ -131,12 +154,10 @@ def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
     if fmt not in FORMATS:
         raise GenerateError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = os.fspath(out_dir)
-    if not _prepare(out_dir, args):
-        print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
-        return out_dir
-    bar = _progbar(num, progress)
     rows = []
-    for k, (frames, label) in enumerate(clips):
+
+    def write_item(k, clip):
+        frames, label = clip
         name = f"clip_{k:05d}"
         if fmt == "frames" and isinstance(label, str):
             _write_frames(os.path.join(out_dir, label, name), frames)
@@ -145,15 +166,15 @@ def write_clips(out_dir, clips, num, fmt, fps, args, progress=True):
         else:
             _write_video(os.path.join(out_dir, name + ".avi"), frames, fps)
             rows.append((name + ".avi", _label_text(label)))
-        if bar is not None:
-            bar.update(k + 1)
-    if fmt == "video":
-        with open(os.path.join(out_dir, "labels.csv"), "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(("path", "label"))
-            writer.writerows(rows)
-    _write_manifest(out_dir, args, complete=True)
-    return out_dir
+
+    def write_labels():
+        if fmt == "video":
+            with open(os.path.join(out_dir, "labels.csv"), "w", newline="") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(("path", "label"))
+                writer.writerows(rows)
+
+    return _write_items(out_dir, args, clips, num, write_item, progress, write_labels)
 
 
 def _check_num(num):
@@ -211,6 +232,30 @@ def write_motion(out_dir, num, seed, frames=32, size=64, fmt="video", progress=T
                        args, progress)
 
 
+def write_segmentation(out_dir, num, seed, frames=30, size=128, classes=4, fmt="video",
+                       progress=True):
+    """Writes `num` moving-shapes segmentation clips with masks and exact flow (see
+    `moving_shapes`) to `out_dir`; returns it."""
+    num, seed, frames, classes = _check_num(num), int(seed), int(frames), int(classes)
+    if fmt != "video":
+        raise GenerateError(f"segmentation writes only --format video, got {fmt!r}")
+    height, width = parse_size(size)
+    try:
+        spec = moving_shapes.SegmentationSpec(height=height, width=width,
+                                              num_frames=frames, num_classes=classes)
+    except ValueError as e:
+        raise GenerateError(str(e)) from None
+    args = {"dataset": "segmentation", "num": num, "seed": seed, "format": fmt,
+            "frames": frames, "size": [height, width], "classes": classes}
+    out_dir = os.fspath(out_dir)
+
+    def write_item(k, meta):
+        moving_shapes.write_clip(os.path.join(out_dir, f"clip_{k:05d}"), meta, _write_video)
+
+    return _write_items(out_dir, args, moving_shapes.sample_metas(num, seed, spec), num,
+                        write_item, progress)
+
+
 @dataclasses.dataclass(frozen=True)
 class Generator:
     """One data set of the `generate` command."""
@@ -229,10 +274,12 @@ class Generator:
 GENERATORS = {
     "oscillation": Generator(write_oscillation, ("fmin", "fmax")),
     "motion": Generator(write_motion, ("frames", "size")),
+    "segmentation": Generator(write_segmentation, ("frames", "size", "classes"),
+                              clip_labels=False, formats=("video",)),
 }
 
 FLAGS = flags.FLAGS
-_OPTION_FLAGS = ("fmin", "fmax", "frames", "size")
+_OPTION_FLAGS = ("fmin", "fmax", "frames", "size", "classes")
 
 
 def define_flags():
@@ -250,8 +297,12 @@ def define_flags():
                        "default 0.5).")
     flags.DEFINE_float("fmax", None, "oscillation: highest frequency (swings per second; "
                        "default 5.0).")
-    flags.DEFINE_integer("frames", None, "motion: frames per clip (default 32).")
-    flags.DEFINE_string("size", None, "motion: frame size N or HxW (default 64).")
+    flags.DEFINE_integer("frames", None, "motion, segmentation: frames per clip "
+                         "(default 32, 30).")
+    flags.DEFINE_string("size", None, "motion, segmentation: frame size N or HxW "
+                        "(default 64, 128).")
+    flags.DEFINE_integer("classes", None, "segmentation: classes, background included "
+                         "(default 4).")
 
 
 def main(argv):
