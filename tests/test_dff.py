@@ -149,16 +149,22 @@ def _frames(seed, batch=2):
     return np.random.default_rng(seed).uniform(0, 255, (batch, *SIZE)).astype("float32")
 
 
-def _perturbed_flow_heads(model, seed=1):
-    """A copy whose flow and scale heads are no longer at their zero initialisation, so
-    that warping and scaling actually change the features (as after some training)."""
+def _perturbed(model, seed=1):
+    """A copy as if after some training: flow and scale heads off their zero
+    initialisation (warping and scaling change the features), and larger feature and
+    classifier weights (confident, not uniform, class probabilities), so that equality
+    tests compare outputs that really vary."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
-    n_flow = copy.get_layer("flow_net")
-    for name, std in (("predict_flow", 0.3), ("scale_conv", 0.05)):
-        kernel = n_flow.get_layer(name).kernel
-        kernel.assign(rng.normal(0, std, kernel.shape).astype("float32"))
+    n_feat, n_flow, n_task = dff.dff_parts(copy)
+    for layer, std in ((n_flow.get_layer("predict_flow"), 0.3),
+                       (n_flow.get_layer("scale_conv"), 0.05),
+                       (n_feat.get_layer("feat_conv_3x3"), None),
+                       (n_task.get_layer("classifier"), 3.0)):
+        shape = layer.kernel.shape
+        std = std or 4 / np.sqrt(np.prod(shape[:3]))
+        layer.kernel.assign(rng.normal(0, std, shape).astype("float32"))
     return copy
 
 
@@ -187,7 +193,7 @@ def test_initial_flow_is_zero_and_scale_is_one(model):
 
 
 def test_key_equal_to_current_uses_unwarped_features_per_example(model):
-    trained = _perturbed_flow_heads(model)
+    trained = _perturbed(model)
     n_feat, n_flow, n_task = dff.dff_parts(trained)
     current = _frames(4)
     key = current.copy()
@@ -200,11 +206,12 @@ def test_key_equal_to_current_uses_unwarped_features_per_example(model):
     assert np.abs(flow[1]).max() > 0.1 and np.abs(np.asarray(scale[1]) - 1).max() > 0.01
     propagated = n_task(FlowWarp()([n_feat(key), flow]) * scale).numpy()
     np.testing.assert_allclose(out[1], propagated[1], atol=1e-6)
-    assert np.abs(out[1] - per_frame[1]).max() > 1e-3  # the pair really went through the warp
+    assert np.abs(out[1] - per_frame[1]).max() > 0.05  # the pair really went through the warp
+    assert out.max() > 0.9 and out.min() < 0.02  # confident outputs: the equalities mean something
 
 
 def test_keras_round_trip(model, tmp_path):
-    trained = _perturbed_flow_heads(model)
+    trained = _perturbed(model)
     inputs = {"current": _frames(6), "key": _frames(7)}
     trained.save(tmp_path / "dff.keras")
     loaded = keras.saving.load_model(tmp_path / "dff.keras")
@@ -247,12 +254,12 @@ def test_gradients_reach_feature_and_flow_nets(model):
                         ("task_net", "classifier")):
         assert fresh(part, layer) > 0, (part, layer)
     assert fresh("flow_net", "conv1") == 0
-    # Once the heads are non-zero (after a step), gradient reaches the flow net's first
+    # Once the heads are non-zero (as after a step), gradient reaches the flow net's first
     # layer too.
-    trained = _gradients(_perturbed_flow_heads(model), current, key)
+    trained = _gradients(_perturbed(model), current, key)
     assert trained("flow_net", "conv1") > 0 and trained("trunk", "conv1") > 0
     # With key == current the flow net is not used, so it gets no gradient at all.
-    same = _gradients(_perturbed_flow_heads(model), current, current)
+    same = _gradients(_perturbed(model), current, current)
     assert same("flow_net") == 0
     assert same("trunk", "conv1") > 0 and same("feature_net", "feat_conv_3x3") > 0
 

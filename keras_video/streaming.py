@@ -1,0 +1,241 @@
+"""Segmenting a video frame by frame with Deep Feature Flow: the streaming engine.
+
+    model = keras.saving.load_model("dff.keras")          # a "dff" or "frame_seg" model
+    engine = StreamingSegmenter(model, mode="dff", key_interval=10, output="labels")
+    for result in engine.run(read_video_frames("clip.mp4")):
+        result.index, result.output, result.is_key, result.seconds
+
+Frame i is a key frame when i % key_interval == 0. A key frame runs N_feat once and its
+features stay cached (on the device) until the next key frame; it is segmented as
+N_task(N_feat(frame)). Every other frame is segmented from the cached features:
+
+    "dff"        the learned flow net: flow, scale = flow_net(frame, key frame);
+                 N_task(warp(key features, flow) * scale)
+    "dis"        OpenCV's DIS optical flow (Kroeger et al., ECCV 2016) from this frame to
+                 the key frame on gray images, averaged down to the feature grid and
+                 divided by the stride; no learned flow, scale field 1
+    "per_frame"  no propagation: N_task(N_feat(frame)) on every frame (the baseline;
+                 every frame counts as a key frame)
+
+Each network step is one tf.function with a fixed input signature, traced once, so a
+frame costs the network, not Python; the result comes back as NumPy (probabilities
+[H, W, K] float32, or the arg-max label map [H, W] int32 computed on the device).
+`seconds` is the wall time of the whole frame after decoding: resize, optical flow
+(DIS), networks and the copy back; `flow_seconds` is the DIS part of it. The first call
+of each step traces it: call `warmup()` first for representative timings.
+
+Frames are RGB, uint8 or float in [0, 255], of any size: a frame of another size than
+the model's input is resized (cv2.INTER_AREA when shrinking, bilinear otherwise) and
+the output is at the model's size.
+"""
+
+import argparse
+import dataclasses
+import time
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from keras_video.layers import FlowWarp
+from keras_video.models.dff import FEATURE_STRIDE, dff_parts
+
+MODES = ("dff", "dis", "per_frame")
+OUTPUTS = ("probabilities", "labels")
+
+
+@dataclasses.dataclass
+class FrameResult:
+    index: int
+    output: np.ndarray
+    is_key: bool
+    seconds: float
+    flow_seconds: float = 0.0
+
+
+def dis_flow(current_gray, key_gray, dis):
+    """OpenCV DIS flow from `current` to `key` in frame pixels, [H, W, 2] (dx, dy):
+    `key` sampled at (x + dx, y + dy) reconstructs `current`, FlowWarp's convention."""
+    return dis.calc(np.ascontiguousarray(current_gray), np.ascontiguousarray(key_gray), None)
+
+
+def flow_to_feature_grid(flow, grid_shape, stride=FEATURE_STRIDE):
+    """Frame-pixel flow [H, W, 2] -> feature-pixel flow [h, w, 2] on a stride-`stride` grid.
+
+    Feature pixel (i, j) covers frame pixels [stride i, stride (i + 1)) (the grid rounds
+    up, so the last cells reach past the frame): the flow is padded by edge replication
+    to (stride h, stride w) and each cell averaged (INTER_AREA on an exact integer
+    factor), then divided by the stride.
+    """
+    h, w = grid_shape
+    height, width = flow.shape[:2]
+    padded = cv2.copyMakeBorder(flow, 0, stride * h - height, 0, stride * w - width,
+                                cv2.BORDER_REPLICATE)
+    return cv2.resize(padded, (w, h), interpolation=cv2.INTER_AREA) / np.float32(stride)
+
+
+def read_video_frames(path):
+    """Decodes a video with OpenCV one frame at a time, yielding RGB uint8 [H, W, 3]."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise OSError(f"cannot open video {path}")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+class StreamingSegmenter:
+    """Runs a DFF model (or the per-frame baseline) over a stream of frames."""
+
+    def __init__(self, model, mode="dff", key_interval=10, output="probabilities",
+                 dis_preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, jit_compile=False):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, not {output!r}")
+        if int(key_interval) < 1:
+            raise ValueError(f"key_interval must be at least 1, not {key_interval!r}")
+        self.n_feat, self.n_flow, self.n_task = dff_parts(model)
+        if mode == "dff" and self.n_flow is None:
+            raise ValueError("mode 'dff' needs a model with a flow net (build_model('dff'))")
+        self.mode, self.output = mode, output
+        self.key_interval = 1 if mode == "per_frame" else int(key_interval)
+        self.frame_size = tuple(self.n_feat.input.shape[1:3])
+        self.grid = tuple(self.n_feat.output.shape[1:3])
+        self._dis = cv2.DISOpticalFlow_create(dis_preset) if mode == "dis" else None
+        self._warp = FlowWarp(dtype=self.n_task.dtype_policy, name="stream_warp")
+
+        frame = tf.TensorSpec([1, *self.frame_size, 3], tf.float32)
+        features = tf.TensorSpec([1, *self.n_feat.output.shape[1:]], self.n_feat.output.dtype)
+        grid_flow = tf.TensorSpec([1, *self.grid, 2], tf.float32)
+        compile_ = lambda fn, *spec: tf.function(  # noqa: E731
+            fn, input_signature=spec, jit_compile=jit_compile)
+        self._key_step = compile_(self._key, frame)
+        self._flow_step = compile_(self._propagate_learned, frame, frame, features)
+        self._dis_step = compile_(self._propagate_given, features, grid_flow)
+        self._key_frame = self._key_features = self._key_gray = None
+
+    # --- the graph of each step ------------------------------------------------------
+
+    def _result(self, probabilities):
+        if self.output == "labels":
+            return tf.argmax(probabilities[0], axis=-1, output_type=tf.int32)
+        return probabilities[0]
+
+    def _key(self, frame):
+        features = self.n_feat(frame, training=False)
+        return features, self._result(self.n_task(features, training=False))
+
+    def _propagate_learned(self, frame, key_frame, key_features):
+        flow, scale = self.n_flow([frame, key_frame], training=False)
+        features = self._warp([key_features, flow]) * scale
+        return self._result(self.n_task(features, training=False))
+
+    def _propagate_given(self, key_features, flow):
+        return self._result(self.n_task(self._warp([key_features, flow]), training=False))
+
+    # --- driving it ------------------------------------------------------------------
+
+    def _prepare(self, frame):
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"expected an RGB frame [H, W, 3], got shape {frame.shape}")
+        height, width = self.frame_size
+        if frame.shape[:2] != (height, width):
+            shrink = frame.shape[0] > height or frame.shape[1] > width
+            frame = cv2.resize(frame, (width, height),
+                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return frame.astype(np.float32)
+
+    def is_key(self, index):
+        return index % self.key_interval == 0
+
+    def step(self, index, frame):
+        """Segments frame number `index` (key frames must come before their followers)."""
+        start = time.perf_counter()
+        frame = self._prepare(frame)
+        batch = tf.constant(frame[None])
+        flow_seconds = 0.0
+        key = self.is_key(index)
+        if key:
+            self._key_features, output = self._key_step(batch)
+            self._key_frame = batch
+            if self._dis is not None:
+                self._key_gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        elif self._key_features is None:
+            raise RuntimeError("the first frame must be a key frame (index 0)")
+        elif self.mode == "dff":
+            output = self._flow_step(batch, self._key_frame, self._key_features)
+        else:
+            flow_start = time.perf_counter()
+            gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+            flow = flow_to_feature_grid(dis_flow(gray, self._key_gray, self._dis), self.grid)
+            flow_seconds = time.perf_counter() - flow_start
+            output = self._dis_step(self._key_features, tf.constant(flow[None]))
+        output = output.numpy()
+        return FrameResult(index, output, key, time.perf_counter() - start, flow_seconds)
+
+    def run(self, frames):
+        """Yields a FrameResult per frame of the iterable `frames`, in order."""
+        for index, frame in enumerate(frames):
+            yield self.step(index, frame)
+
+    def warmup(self):
+        """Traces every step this mode uses (on black frames), so timings exclude it."""
+        black = np.zeros((*self.frame_size, 3), np.uint8)
+        for index in range(min(2, self.key_interval)):
+            self.step(index, black)
+        self._key_frame = self._key_features = self._key_gray = None
+
+    def tracing_counts(self):
+        """How often each step was traced (1 each after use: nothing retraces per frame)."""
+        return {name: getattr(self, name).experimental_get_tracing_count()
+                for name in ("_key_step", "_flow_step", "_dis_step")}
+
+
+def timing_summary(results):
+    """Mean milliseconds per key frame, per other frame, and per frame overall."""
+    key = [r.seconds for r in results if r.is_key]
+    other = [r.seconds for r in results if not r.is_key]
+    mean = lambda values: 1000 * float(np.mean(values)) if values else float("nan")  # noqa: E731
+    return {"key_ms": mean(key), "other_ms": mean(other),
+            "frame_ms": mean(key + other), "frames": len(key) + len(other)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a saved .keras dff or frame_seg model")
+    parser.add_argument("video", help="a video file OpenCV can decode")
+    parser.add_argument("--mode", choices=MODES, default="dff")
+    parser.add_argument("--key_interval", type=int, default=10)
+    parser.add_argument("--max_frames", type=int, default=0, help="0: the whole video")
+    parser.add_argument("--out", help="write the label maps here (.npz, key 'labels')")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    engine = StreamingSegmenter(keras.saving.load_model(args.model), args.mode,
+                                args.key_interval, output="labels")
+    engine.warmup()
+    labels, results = [], []
+    for result in engine.run(read_video_frames(args.video)):
+        results.append(result)
+        labels.append(result.output.astype(np.int32))
+        if args.max_frames and len(results) >= args.max_frames:
+            break
+    summary = timing_summary(results)
+    print(f"{summary['frames']} frames, mode {args.mode}, key interval "
+          f"{engine.key_interval}: key {summary['key_ms']:.1f} ms, other "
+          f"{summary['other_ms']:.1f} ms, mean {summary['frame_ms']:.1f} ms per frame")
+    if args.out:
+        np.savez_compressed(args.out, labels=np.stack(labels))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
