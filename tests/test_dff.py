@@ -1,6 +1,9 @@
 """Deep Feature Flow networks: ResNet-50 / dilated ResNets against PyTorch, DFF shapes,
 the key == current rule, initialisation, saving, gradients, the per-frame baseline."""
 
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -128,6 +131,27 @@ def test_dilated_backbone_matches_pytorch_at_output_stride_16(depth):
     assert expected.shape == (2, 5, 7, 512 if depth == 18 else 2048)  # ceil(72/16), ceil(100/16)
     actual = model(images, training=False).numpy()
     np.testing.assert_allclose(actual, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+
+
+def test_real_torchvision_state_dicts_load():
+    # Key names and shapes of torchvision 0.26's resnet18/34/50/101 state_dicts (read
+    # there from `torchvision.models.resnetN(weights=None)`): every key must find its
+    # layer in our dilated backbones and the classifier, and every layer its key.
+    with open(os.path.join(os.path.dirname(__file__), "data",
+                           "torchvision_resnet_shapes.json")) as f:
+        manifest = json.load(f)
+    rng = np.random.default_rng(0)
+    for name, shapes in manifest.items():
+        state_dict = {key: rng.normal(size=shape).astype("float32") for key, shape in
+                      shapes.items()}
+        depth = int(name[6:])
+        backbone = resnet2d.resnet_backbone(depth, (32, 32, 3), output_stride=16)
+        resnet2d.load_torch_resnet_state_dict(backbone, state_dict, skip_head=True)
+        np.testing.assert_array_equal(backbone.get_layer("layer4_1_conv2").kernel.numpy(),
+                                      state_dict["layer4.1.conv2.weight"].transpose(2, 3, 1, 0))
+        if depth == 50:  # the fc too
+            classifier = resnet2d.resnet_classifier(depth, (32, 32, 3))
+            resnet2d.load_torch_resnet_state_dict(classifier, state_dict)
 
 
 def test_width_multiplier_and_output_strides():
