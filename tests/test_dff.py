@@ -156,7 +156,8 @@ def test_real_torchvision_state_dicts_load():
 
 def test_width_multiplier_and_output_strides():
     assert resnet2d.resnet_backbone(50, (64, 64, 3), width=0.25).output.shape[1:] == (2, 2, 512)
-    assert resnet2d.resnet_backbone(18, (64, 64, 3), output_stride=8).output.shape[1:] == (8, 8, 512)
+    stride8 = resnet2d.resnet_backbone(18, (64, 64, 3), output_stride=8)
+    assert stride8.output.shape[1:] == (8, 8, 512)
     with pytest.raises(ValueError, match="output_stride"):
         resnet2d.resnet_backbone(18, output_stride=4)
 
