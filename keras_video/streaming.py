@@ -113,11 +113,13 @@ class StreamingSegmenter:
         frame = tf.TensorSpec([1, *self.frame_size, 3], tf.float32)
         features = tf.TensorSpec([1, *self.n_feat.output.shape[1:]], self.n_feat.output.dtype)
         grid_flow = tf.TensorSpec([1, *self.grid, 2], tf.float32)
-        compile_ = lambda fn, *spec: tf.function(  # noqa: E731
-            fn, input_signature=spec, jit_compile=jit_compile)
-        self._key_step = compile_(self._key, frame)
-        self._flow_step = compile_(self._propagate_learned, frame, frame, features)
-        self._dis_step = compile_(self._propagate_given, features, grid_flow)
+        # Fixed signatures: each step is traced once, whatever the stream.
+        def compiled(fn, *signature):
+            return tf.function(fn, input_signature=signature, jit_compile=jit_compile)
+
+        self._key_step = compiled(self._key, frame)
+        self._flow_step = compiled(self._propagate_learned, frame, frame, features)
+        self._dis_step = compiled(self._propagate_given, features, grid_flow)
         self._key_frame = self._key_features = self._key_gray = None
 
     # --- the graph of each step ------------------------------------------------------
@@ -202,9 +204,11 @@ def timing_summary(results):
     """Mean milliseconds per key frame, per other frame, and per frame overall."""
     key = [r.seconds for r in results if r.is_key]
     other = [r.seconds for r in results if not r.is_key]
-    mean = lambda values: 1000 * float(np.mean(values)) if values else float("nan")  # noqa: E731
-    return {"key_ms": mean(key), "other_ms": mean(other),
-            "frame_ms": mean(key + other), "frames": len(key) + len(other)}
+    def mean_ms(values):
+        return 1000 * float(np.mean(values)) if values else float("nan")
+
+    return {"key_ms": mean_ms(key), "other_ms": mean_ms(other),
+            "frame_ms": mean_ms(key + other), "frames": len(key) + len(other)}
 
 
 def main(argv=None):

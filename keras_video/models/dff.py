@@ -114,7 +114,8 @@ def flow_net(input_shape, feature_width=1024, width=1.0):
     """[current, key] frames -> [flow [h, w, 2] in feature pixels, scale [h, w, feature_width]]."""
     if None in input_shape[:2]:
         raise ValueError(f"flow_net needs a fixed frame size, got input_shape={input_shape}")
-    act = lambda x, name: layers.LeakyReLU(0.1, name=f"{name}_relu")(x)  # noqa: E731
+    def act(x, name):
+        return layers.LeakyReLU(0.1, name=f"{name}_relu")(x)
 
     def conv(x, filters, kernel_size, stride, name):
         # Caffe-style symmetric padding, as in resnet2d (Keras "same" is asymmetric at
