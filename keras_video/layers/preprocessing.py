@@ -6,6 +6,12 @@ from keras import ops
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# Hara et al.'s 3D-ResNets-PyTorch, get_mean_std(1, "kinetics"): RGB, on x / 255.
+_KINETICS_MEAN = (0.4345, 0.4051, 0.3775)
+_KINETICS_STD = (0.2768, 0.2713, 0.2737)
+# The C3D seed (jfzhang95/pytorch-video-recognition, dataset.py) subtracts this from
+# cv2's BGR frames, so it is in B, G, R order; no std.
+_C3D_MEAN_BGR = (90.0, 98.0, 102.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
@@ -18,11 +24,15 @@ class ImageNormalization(keras.layers.Layer):
                   keras.applications "torch" mode)
       "tf"        x / 127.5 - 1                              (keras.applications "tf")
       "caffe"     RGB -> BGR, minus the ImageNet BGR mean    (keras.applications "caffe")
+      "kinetics"  (x / 255 - mean) / std, Kinetics RGB stats of Hara et al.'s
+                  3D-ResNets-PyTorch (its r3d / r2plus1d weights)
+      "c3d"       RGB -> BGR, minus (90, 98, 102) in B, G, R order, no std: the C3D
+                  Sports-1M weights as the PyTorch C3D seed feeds them
       "none"      unchanged (networks that rescale internally, e.g. EfficientNet)
     A one-channel (grayscale) input uses the mean of the three channel statistics.
     """
 
-    MODES = ("unit", "imagenet", "tf", "caffe", "none")
+    MODES = ("unit", "imagenet", "tf", "caffe", "kinetics", "c3d", "none")
 
     def __init__(self, mode="unit", **kwargs):
         super().__init__(**kwargs)
@@ -37,8 +47,13 @@ class ImageNormalization(keras.layers.Layer):
         if self.mode == "imagenet":
             mean = [m * 255.0 for m in _IMAGENET_MEAN]
             std = [s * 255.0 for s in _IMAGENET_STD]
+        elif self.mode == "kinetics":
+            mean = [m * 255.0 for m in _KINETICS_MEAN]
+            std = [s * 255.0 for s in _KINETICS_STD]
         elif self.mode == "caffe":
             mean, std = list(_CAFFE_MEAN_BGR), [1.0, 1.0, 1.0]
+        elif self.mode == "c3d":
+            mean, std = list(_C3D_MEAN_BGR), [1.0, 1.0, 1.0]
         elif self.mode == "tf":
             mean, std = [127.5] * 3, [127.5] * 3
         elif self.mode == "unit":
@@ -54,7 +69,7 @@ class ImageNormalization(keras.layers.Layer):
         x = ops.cast(x, self.compute_dtype)
         if self.mode == "none":
             return x
-        if self.mode == "caffe" and x.shape[-1] == 3:
+        if self.mode in ("caffe", "c3d") and x.shape[-1] == 3:
             x = ops.flip(x, axis=-1)
         mean = ops.convert_to_tensor(self._mean, dtype=self.compute_dtype)
         scale = ops.convert_to_tensor(self._scale, dtype=self.compute_dtype)

@@ -3,12 +3,19 @@
 import inspect
 
 from keras_video.models.cnn_lstm import cnn_lstm
+from keras_video.models import c3d as _c3d, frame_cnn as _frame_cnn, resnet3d as _resnet3d
 from keras_video.models import dff as _dff  # the module stays keras_video.models.dff
 
 _REGISTRY = {
     "cnn_lstm": cnn_lstm,
     "dff": _dff.dff,  # Deep Feature Flow, inputs current + key frame (keras_video.models.dff)
     "frame_seg": _dff.frame_seg,  # its per-frame segmentation baseline
+    # 3D CNNs on clips [T, H, W, 3]; keras_video.convert loads their published weights
+    "c3d": _c3d.c3d,
+    **{f"r3d{d}": getattr(_resnet3d, f"r3d{d}") for d in (10, 18, 34, 50, 101, 152, 200)},
+    "r2plus1d18": _resnet3d.r2plus1d18,
+    "r2plus1d34": _resnet3d.r2plus1d34,
+    "frame_cnn": _frame_cnn.frame_cnn,  # per-frame 2D CNN, scores averaged: the no-motion baseline
 }
 
 
