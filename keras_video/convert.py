@@ -229,8 +229,8 @@ def read_torch_file(path):
             return _read_zip(path)
         with open(path, "rb") as file:
             return _read_legacy(file, path)
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError,
-            AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, KeyError,
+            TypeError, AttributeError, IndexError, OverflowError) as error:
         reason = error
     try:
         import torch  # only for formats the reader above does not know
