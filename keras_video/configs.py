@@ -32,6 +32,7 @@ class TrainConfig:
     label_scale: float = 1.0
     loss: str = "mse"  # mse | rmse | crossentropy
     data: str = "synthetic:oscillation"
+    split: int = 0  # official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; 0: --data's or 1
     eval_data: str = ""  # held-out data; empty: generated (synthetic) or split off
     holdout_fraction: float = 0.1
     num_train: int = 3000  # synthetic data only
@@ -42,6 +43,9 @@ class TrainConfig:
     sampling: str = "first"
     stride: int = 1
     grayscale: bool = False
+    resize: tuple = ()  # (height, width) frames are decoded to before the crop; (): size
+    crop: str = "center"  # center | random (C3D) | multiscale_corner (ResNet3D) | ...
+    flip: bool = False  # random left-right mirror in training (keras_video.data.transforms)
     cache: str = "memory"  # "", "memory" or a directory
     on_bad_sample: str = "error"
     batch_size: int = 32
@@ -66,7 +70,7 @@ class TrainConfig:
 
     def clip_spec(self):
         return ClipSpec(self.frames, (self.size, self.size), self.sampling, self.stride,
-                        self.grayscale)
+                        self.grayscale, tuple(self.resize), self.crop, self.flip)
 
     def model_config(self, num_classes=None):
         """The keyword arguments of build_model(self.model, ...): the settings the

@@ -1,11 +1,16 @@
 """The one tf.data pipeline of every model: (path, label) -> batches of clips.
 
-    paths, labels -> [shuffle] -> OpenCV decode + sample + resize (parallel, GIL released)
-                  -> [cache] -> [shuffle] -> batch -> float32 -> prefetch
+    paths, labels -> [shuffle] -> OpenCV decode + temporal sample + resize to the decode
+                     size (parallel, GIL released)
+                  -> [cache] -> [shuffle] -> crop + flip (TensorFlow ops, per-element
+                     seeds) -> batch -> prefetch
 
 Clips come out float32 RGB (or gray) in [0, 255], shape [batch, T, H, W, C]. Each model
 normalises its input itself (its first layer), so training, evaluation, the exported
-SavedModel and `predict` cannot disagree about normalisation.
+SavedModel and `predict` cannot disagree about normalisation; the pipeline never does.
+The cache holds decoded clips before the spatial transforms (keras_video.data.transforms),
+so random crops and flips stay random with a cache; a random temporal crop happens at
+decode time and cannot be cached.
 """
 
 import dataclasses
@@ -15,24 +20,49 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_video.data import decode, sampling
+from keras_video.data import decode, sampling, transforms
 from keras_video.data.sources import Samples, TfdsSource
 
 
 @dataclasses.dataclass(frozen=True)
 class ClipSpec:
-    """How a clip is cut from a video; saved with a model so every command agrees."""
+    """How a clip is cut from a video; saved with a model so every command agrees.
+
+    The recipes of the papers:
+      ResNet3D (Hara et al.)  ClipSpec(16, (112, 112), "random", resize=(128, 171) or
+                              the frames' own size, crop="multiscale_corner", flip=True)
+      C3D (Tran et al.)       ClipSpec(16, (112, 112), "random", resize=(128, 171),
+                              crop="random", flip=True)
+    `for_eval()` turns either into its evaluation clip: the temporal centre, the centre
+    crop (square_center for multiscale_corner), no flip.
+    """
 
     num_frames: int = 30
-    size: tuple = (64, 64)  # (height, width)
+    size: tuple = (64, 64)  # (height, width) of the clip the model reads
     sampling: str = "uniform"  # see keras_video.data.sampling
     stride: int = 1
     grayscale: bool = False
+    resize: tuple = ()  # (height, width) OpenCV decodes to before the crop; (): size
+    crop: str = "center"  # see keras_video.data.transforms
+    flip: bool = False  # random left-right mirror
 
     def __post_init__(self):
         if self.sampling not in sampling.MODES:
             raise ValueError(f"sampling must be one of {sampling.MODES}, not {self.sampling!r}")
         object.__setattr__(self, "size", tuple(int(s) for s in self.size))
+        object.__setattr__(self, "resize", tuple(int(s) for s in self.resize))
+        if self.resize and len(self.resize) != 2:
+            raise ValueError(f"resize is (height, width) or (), not {self.resize}")
+        transforms.check(self)
+
+    @property
+    def decode_size(self):
+        """(height, width) of the frames OpenCV hands to the spatial transforms."""
+        return self.resize or self.size
+
+    @property
+    def decoded_shape(self):
+        return (self.num_frames, *self.decode_size, self.channels)
 
     @property
     def channels(self):
@@ -43,9 +73,11 @@ class ClipSpec:
         return (self.num_frames, *self.size, self.channels)
 
     def for_eval(self):
-        """Evaluation never samples at random: the random crop becomes the centre crop."""
+        """Evaluation never samples at random: the random temporal and spatial crops
+        become centre crops, and nothing is flipped."""
         mode = "center" if self.sampling == "random" else self.sampling
-        return dataclasses.replace(self, sampling=mode)
+        return dataclasses.replace(self, sampling=mode, flip=False,
+                                   crop=transforms.EVAL_CROP.get(self.crop, self.crop))
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -64,26 +96,64 @@ class SkipLog:
         logging.warning("skipping bad sample %s", error)
 
 
-def _decoder(clip, on_bad_sample, skip_log, from_array=False):
-    """The numpy function run by tf.data for each element."""
+def clip_reader(clip, from_array=False):
+    """(item, rng) -> one clip, uint8 [T, h, w, C] at clip.decode_size; `item` is a path
+    (bytes) or, from_array, the frames of a TFDS video."""
+    sample = (clip.num_frames, clip.sampling, clip.stride)
 
-    def fn(item, seed):
-        rng = np.random.default_rng(int(seed))
+    def read(item, rng):
+        if from_array:
+            return decode.clip_from_array(item, *sample, rng, clip.decode_size,
+                                          clip.grayscale)
+        return decode.read_clip(item.decode(), *sample, rng, clip.decode_size,
+                                clip.grayscale)
+
+    return read
+
+
+def source_dataset(source):
+    """(tf.data.Dataset of (item, label), from_array) for `Samples` or a `TfdsSource`."""
+    if isinstance(source, TfdsSource):
+        ds, _ = source.load()
+        return ds, True
+    return tf.data.Dataset.from_tensor_slices((list(source.paths), source.labels)), False
+
+
+def decode_stage(ds, read, shape, on_bad_sample="error", skip_log=None, seed=0,
+                 deterministic=True):
+    """(item, label) -> (frames uint8 of `shape`, label, seed): `read(item, rng)` runs in
+    parallel numpy functions, each with a generator seeded by its element's seed.
+
+    A BadSampleError stops the pipeline (on_bad_sample="error"; keras_video.cli turns it
+    into one line naming the file) or drops the element and records it in `skip_log`.
+    """
+    skip_log = skip_log if skip_log is not None else SkipLog()
+    empty = np.zeros([0 if d is None else d for d in shape], np.uint8)
+
+    def fn(item, element_seed):
         try:
-            if from_array:
-                frames = decode.clip_from_array(item, clip.num_frames, clip.sampling,
-                                                clip.stride, rng, clip.size, clip.grayscale)
-            else:
-                frames = decode.read_clip(item.decode(), clip.num_frames, clip.sampling,
-                                          clip.stride, rng, clip.size, clip.grayscale)
+            return read(item, np.random.default_rng(int(element_seed))), True
         except decode.BadSampleError as e:
             if on_bad_sample == "error":
                 raise
             skip_log.add(e)
-            return np.zeros(clip.shape, np.uint8), False
-        return frames, True
+            return empty, False
 
-    return fn
+    def decode_element(item, element_seed):
+        x, label = item
+        frames, ok = tf.numpy_function(fn, [x, element_seed], [tf.uint8, tf.bool],
+                                       name="opencv_decode", stateful=False)
+        frames.set_shape(shape)
+        ok.set_shape(())
+        return frames, label, element_seed, ok
+
+    # One seed per element and epoch, so random crops are reproducible yet differ.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip((ds, seeds)).map(
+        decode_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if on_bad_sample == "skip":
+        ds = ds.filter(lambda frames, label, element_seed, ok: ok)
+    return ds.map(lambda frames, label, element_seed, ok: (frames, label, element_seed))
 
 
 def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
@@ -92,44 +162,32 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
 
     source: `Samples` (files on disk) or `TfdsSource`.
     clip: `ClipSpec`; for evaluation pass `clip.for_eval()`.
-    cache: None, "memory" or a directory for an on-disk cache of decoded clips. The
-      cache holds sampled clips, so it needs a deterministic sampling mode.
+    cache: None, "memory" or a directory for an on-disk cache of decoded clips. The cache
+      holds clips before their spatial crop and flip, which stay random; the temporal
+      crop is made at decode time, so a cache needs a deterministic sampling mode.
     """
     if cache and clip.sampling == "random":
         raise ValueError("a cache of decoded clips would freeze the random temporal crop; "
                          "use sampling='uniform', 'first' or 'center' with a cache")
-    skip_log = skip_log if skip_log is not None else SkipLog()
-    from_array = isinstance(source, TfdsSource)
-    if from_array:
-        ds, _ = source.load()
-    else:
-        labels = source.labels
-        ds = tf.data.Dataset.from_tensor_slices((list(source.paths), labels))
-        if training and not cache:
-            ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
-    # One seed per element and epoch, so random crops are reproducible yet differ.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds, seeds))
-    fn = _decoder(clip, on_bad_sample, skip_log, from_array)
-
-    def decode_element(item, seed):
-        (x, label), s = item, seed
-        frames, ok = tf.numpy_function(fn, [x, s], [tf.uint8, tf.bool],
-                                       name="opencv_decode", stateful=False)
-        frames.set_shape(clip.shape)
-        ok.set_shape(())
-        return frames, label, ok
-
-    ds = ds.map(lambda item, s: decode_element(item, s),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    if on_bad_sample == "skip":
-        ds = ds.filter(lambda frames, label, ok: ok)
-    ds = ds.map(lambda frames, label, ok: (frames, label))
+    ds, from_array = source_dataset(source)
+    if training and not cache and not from_array:
+        ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+    # With a cache, the first epoch's order is what every later epoch shuffles, so it is
+    # kept deterministic for the fresh seeds zipped below to meet the same elements.
+    ds = decode_stage(ds, clip_reader(clip, from_array), clip.decoded_shape,
+                      on_bad_sample, skip_log, seed,
+                      deterministic=not training or bool(cache))
     if cache:
         ds = ds.cache("" if cache == "memory" else cache)
+        # The cached seeds would give every epoch the same crops and flips.
+        fresh = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, fresh)).map(
+            lambda element, element_seed: (element[0], element[1], element_seed))
         if training:
             n = len(source) if isinstance(source, Samples) else 1024
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda frames, label, element_seed: (
+        transforms.apply(frames, clip, element_seed), label),
+        num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return ds.prefetch(tf.data.AUTOTUNE)

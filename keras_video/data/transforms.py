@@ -1,0 +1,133 @@
+"""Spatial transforms of a decoded clip, as TensorFlow ops.
+
+OpenCV decodes a clip at `ClipSpec.decode_size` (the intermediate size: `resize`, or
+`size` when no crop is wanted); these ops then cut the output `size` from it, with the
+same box and the same flip for every frame. They run in the tf.data graph on the uint8
+clip, after the cache, so a cache never freezes a random crop, and a future TFRecord
+reader can call them unchanged.
+
+Crops (`ClipSpec.crop`):
+  center             the `size` box in the middle; nothing to do when the decode size is
+                     the output size (the default, as before these transforms existed)
+  random             the `size` box at a random place (C3D: 112x112 out of 128x171)
+  multiscale_corner  a square of side int(scale * short side), scale drawn from
+                     MULTISCALE_SCALES, at a corner or the centre (one of 5), resized to
+                     `size`: MultiScaleCornerCrop of Hara et al.'s 3D-ResNets-PyTorch
+  square_center      the largest centred square resized to `size`: multiscale_corner's
+                     evaluation view (scale 1 at the centre, which is 3D-ResNets'
+                     Scale(size) + CenterCrop(size))
+`ClipSpec.flip` mirrors the clip left-right with probability 1/2.
+
+There is no mean/std normalisation here, on purpose: every model normalises its input in
+its first layer (keras_video.layers.ImageNormalization), so the pipeline, the exported
+SavedModel and `predict` all hand a model the same float32 RGB values in [0, 255].
+"""
+
+import tensorflow as tf
+
+CROPS = ("center", "random", "multiscale_corner", "square_center")
+RANDOM_CROPS = ("random", "multiscale_corner")
+EVAL_CROP = {"random": "center", "multiscale_corner": "square_center"}
+MULTISCALE_SCALES = (1.0, 2 ** -0.25, 2 ** -0.5, 2 ** -0.75, 0.5)
+# Seed streams of one element; the temporal crop uses the element seed in numpy.
+_SCALE, _POSITION, _FLIP, _OFFSET_Y, _OFFSET_X = range(1, 6)
+
+
+def check(clip):
+    """Raises ValueError for a crop that cannot be cut from the decode size."""
+    if clip.crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, not {clip.crop!r}")
+    (height, width), (out_h, out_w) = clip.decode_size, clip.size
+    if clip.crop in ("center", "random") and (height < out_h or width < out_w):
+        raise ValueError(f"a {clip.crop} crop of {out_h}x{out_w} needs frames at least "
+                         f"that large; resize is {height}x{width}")
+
+
+def _stream(seed, stream):
+    return tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
+
+
+def _uniform_int(seed, stream, maxval):
+    """An int32 in [0, maxval), drawn from one seed stream of the element."""
+    return tf.random.stateless_uniform([], _stream(seed, stream), 0, maxval, tf.int32)
+
+
+def _fixed_box(clip, position="center"):
+    """(y, x, h, w) python ints of the deterministic crops; `position` moves the box to
+    the start, centre or end of the frame's long side (the 3-crop views)."""
+    height, width = clip.decode_size
+    if clip.crop == "square_center":
+        box_h = box_w = min(height, width)
+    else:
+        box_h, box_w = clip.size
+    y, x = (height - box_h) // 2, (width - box_w) // 2
+    if position != "center":
+        end = position == "end"
+        if width >= height:
+            x = width - box_w if end else 0
+        else:
+            y = height - box_h if end else 0
+    return y, x, box_h, box_w
+
+
+def crop_box(clip, seed):
+    """(y, x, h, w) int32 tensors of the crop `seed` draws (random crops), or the
+    fixed box of a deterministic crop."""
+    if clip.crop not in RANDOM_CROPS:
+        return tuple(tf.constant(v) for v in _fixed_box(clip))
+    height, width = clip.decode_size
+    if clip.crop == "random":
+        box_h, box_w = clip.size
+        y = _uniform_int(seed, _OFFSET_Y, height - box_h + 1)
+        x = _uniform_int(seed, _OFFSET_X, width - box_w + 1)
+        return y, x, tf.constant(box_h), tf.constant(box_w)
+    sides = [int(min(height, width) * s) for s in MULTISCALE_SCALES]
+    side = tf.gather(tf.constant(sides), _uniform_int(seed, _SCALE, len(sides)))
+    # centre, top-left, top-right, bottom-left, bottom-right
+    ys = tf.stack([(height - side) // 2, 0, 0, height - side, height - side])
+    xs = tf.stack([(width - side) // 2, 0, width - side, 0, width - side])
+    position = _uniform_int(seed, _POSITION, 5)
+    return tf.gather(ys, position), tf.gather(xs, position), side, side
+
+
+def _cut(frames, box, size, resize):
+    """frames [T, H, W, C] uint8 -> the box, resized to `size` if asked, float32."""
+    y, x, box_h, box_w = box
+    out = tf.slice(frames, tf.stack([0, y, x, 0]), tf.stack([-1, box_h, box_w, -1]))
+    if resize:
+        # Antialiased bilinear, like PIL's bilinear resize in 3D-ResNets-PyTorch.
+        return tf.image.resize(out, size, method="bilinear", antialias=True)
+    return tf.cast(out, tf.float32)
+
+
+def apply(frames, clip, seed):
+    """One training or evaluation view: uint8 [T, h, w, C] at clip.decode_size ->
+    float32 [T, H, W, C] at clip.size. `seed` (int64 scalar) draws the random crop and
+    flip, so the same element seed gives the same view."""
+    if clip.crop in RANDOM_CROPS:
+        resize = clip.crop == "multiscale_corner"
+    else:
+        resize = _fixed_box(clip)[2:] != tuple(clip.size)
+    out = _cut(frames, crop_box(clip, seed), clip.size, resize)
+    if clip.flip:
+        flip = tf.random.stateless_uniform([], _stream(seed, _FLIP)) < 0.5
+        out = tf.cond(flip, lambda: tf.reverse(out, axis=[2]), lambda: out)
+    out.set_shape(clip.shape)
+    return out
+
+
+def eval_views(frames, clip, three_crop=False):
+    """The evaluation views of frames uint8 [N, h, w, C] at clip.decode_size (a clip, or
+    several clips stacked): float32 [V, N, H, W, C], V = 1 (the centre crop) or 3 (start,
+    centre and end of the frame's long side). `clip` is an evaluation ClipSpec
+    (ClipSpec.for_eval())."""
+    if clip.crop in RANDOM_CROPS or clip.flip:
+        raise ValueError("evaluation views need a deterministic crop; pass clip.for_eval()")
+    positions = ("start", "center", "end") if three_crop else ("center",)
+    views = []
+    for position in positions:
+        box = _fixed_box(clip, position)
+        views.append(_cut(frames, box, clip.size, resize=box[2:] != tuple(clip.size)))
+    out = tf.stack(views)
+    out.set_shape((len(positions), frames.shape[0], *clip.size, clip.channels))
+    return out

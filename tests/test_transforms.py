@@ -1,0 +1,135 @@
+"""Training and evaluation crops as TensorFlow ops: the ResNet3D multi-scale corner crop,
+the C3D random crop, flips, evaluation views, and their place in the pipeline."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_video import configs
+from keras_video.data import sources, transforms
+from keras_video.data.pipeline import ClipSpec, make_dataset
+
+
+def _ramp_clip(num_frames, height, width):
+    """uint8 frames whose pixel (y, x) of frame t is 3y + x + 5t (channel c adds 2c)."""
+    y, x = np.mgrid[:height, :width]
+    frames = (3 * y + x)[None, :, :, None] + 5 * np.arange(num_frames)[:, None, None, None]
+    return (frames + 2 * np.arange(3)).astype(np.uint8)
+
+
+def _box(clip, seed):
+    return tuple(int(v) for v in transforms.crop_box(clip, tf.constant(seed, tf.int64)))
+
+
+def test_multiscale_corner_crop_draws_every_scale_and_position():
+    # 3D-ResNets-PyTorch's MultiScaleCornerCrop: square of int(scale * short side) at
+    # the centre or a corner, scales 1, 2^-1/4, 2^-1/2, 2^-3/4, 1/2.
+    clip = ClipSpec(4, (24, 24), resize=(40, 56), crop="multiscale_corner")
+    sides = {int(40 * s) for s in (1, 2 ** -0.25, 2 ** -0.5, 2 ** -0.75, 0.5)}
+    assert sides == {40, 33, 28, 23, 20}
+    seen = set()
+    for seed in range(300):
+        y, x, h, w = _box(clip, seed)
+        assert h == w and h in sides
+        corners = {(0, 0), (0, 56 - w), (40 - h, 0), (40 - h, 56 - w),
+                   ((40 - h) // 2, (56 - w) // 2)}
+        assert (y, x) in corners, (y, x, h)
+        seen.add((y, x, h))
+    # every scale at every position; at scale 1 the square spans the height, so its
+    # top and bottom corners coincide: 3 + 4 x 5 distinct boxes
+    assert len(seen) == 23
+
+
+def test_one_box_and_one_flip_for_every_frame():
+    frames = _ramp_clip(6, 40, 56)
+    clip = ClipSpec(6, (24, 24), resize=(40, 56), crop="multiscale_corner", flip=True)
+    flips = set()
+    for seed in range(12):
+        out = transforms.apply(tf.constant(frames), clip, tf.constant(seed, tf.int64)).numpy()
+        assert out.shape == (6, 24, 24, 3) and out.dtype == np.float32
+        # Resizing is linear with weights summing to 1, so the +5t of frame t survives
+        # exactly when every frame has the same box and the same flip.
+        steps = np.broadcast_to(5.0 * np.arange(6)[:, None, None, None], out.shape)
+        np.testing.assert_allclose(out - out[:1], steps, atol=1e-3)
+        y, x, h, w = _box(clip, seed)
+        expected = tf.image.resize(frames[:, y:y + h, x:x + w], (24, 24), "bilinear",
+                                   antialias=True).numpy()
+        flipped = np.array_equal(out, expected[:, :, ::-1])
+        assert flipped or np.array_equal(out, expected)
+        flips.add(flipped)
+    assert flips == {True, False}
+
+
+def test_c3d_random_crop_is_a_plain_window():
+    frames = _ramp_clip(3, 32, 43)  # 128x171 scaled down by 4
+    clip = ClipSpec(3, (28, 28), resize=(32, 43), crop="random")
+    offsets = set()
+    for seed in range(40):
+        y, x, h, w = _box(clip, seed)
+        assert (h, w) == (28, 28) and 0 <= y <= 4 and 0 <= x <= 15
+        out = transforms.apply(tf.constant(frames), clip, tf.constant(seed, tf.int64))
+        np.testing.assert_array_equal(out.numpy(), frames[:, y:y + 28, x:x + 28])
+        offsets.add((y, x))
+    assert len(offsets) > 20
+
+
+def test_evaluation_views():
+    c3d = ClipSpec(16, (112, 112), "random", resize=(128, 171), crop="random", flip=True)
+    resnet = ClipSpec(16, (112, 112), "random", resize=(128, 171),
+                      crop="multiscale_corner", flip=True)
+    assert (c3d.for_eval().crop, c3d.for_eval().flip, c3d.for_eval().sampling) == (
+        "center", False, "center")
+    assert resnet.for_eval().crop == "square_center"
+    frames = _ramp_clip(2, 128, 171)
+    views = transforms.eval_views(tf.constant(frames), c3d.for_eval(), three_crop=True)
+    assert views.shape == (3, 2, 112, 112, 3)
+    for view, x in zip(views.numpy(), (0, 29, 59)):  # left, centre, right of the long side
+        np.testing.assert_array_equal(view, frames[:, 8:120, x:x + 112])
+    centre = transforms.eval_views(tf.constant(frames), c3d.for_eval()).numpy()
+    np.testing.assert_array_equal(centre[0], views[1])
+    # square_center: the largest centred square, resized (3D-ResNets' Scale + CenterCrop)
+    square = transforms.eval_views(tf.constant(frames), resnet.for_eval()).numpy()[0]
+    expected = tf.image.resize(frames[:, :, 21:149], (112, 112), antialias=True).numpy()
+    np.testing.assert_array_equal(square, expected)
+    # a portrait frame: the 3 crops run down its long side
+    tall = ClipSpec(2, (10, 10), resize=(30, 10), crop="center")
+    views = transforms.eval_views(tf.constant(_ramp_clip(2, 30, 10)), tall, True).numpy()
+    np.testing.assert_array_equal(views[:, 0, :, 0, 0], [[0, 3, 6, 9, 12, 15, 18, 21, 24, 27],
+                                                         [30 + 3 * i for i in range(10)],
+                                                         [60 + 3 * i for i in range(10)]])
+    with pytest.raises(ValueError, match="deterministic crop"):
+        transforms.eval_views(tf.constant(frames), c3d)
+
+
+def test_clip_spec_checks_and_train_config():
+    with pytest.raises(ValueError, match="needs frames at least that large"):
+        ClipSpec(4, (112, 112), resize=(100, 171), crop="center")
+    with pytest.raises(ValueError, match="crop must be one of"):
+        ClipSpec(4, (16, 16), crop="corner")
+    config = configs.make_config("", dict(frames=16, size=112, sampling="random",
+                                          resize=(128, 171), crop="random", flip=True))
+    clip = config.clip_spec()
+    assert (clip.resize, clip.crop, clip.flip, clip.decode_size) == (
+        (128, 171), "random", True, (128, 171))
+    assert ClipSpec(**clip.to_dict()) == clip  # what config.json / meta.json store
+    assert configs.TrainConfig().clip_spec().decode_size == (64, 64)  # no crop by default
+
+
+def test_cache_keeps_crops_random_and_seeds_reproduce(class_videos):
+    samples = sources.from_spec(class_videos)
+    clip = ClipSpec(4, (16, 16), "uniform", resize=(24, 32), crop="multiscale_corner",
+                    flip=True)
+
+    def epochs(cache, count=2):
+        ds = make_dataset(samples, clip, 5, training=True, seed=3, cache=cache)
+        return [sorted(x.numpy().tolist()) for x, _ in (next(iter(ds)) for _ in range(count))]
+
+    first, second = epochs("memory")
+    assert first != second  # the cache holds clips before their crop: new crops each epoch
+    assert epochs("memory") == [first, second]  # same seed, same crops
+    x, y = next(iter(make_dataset(samples, clip, 5, training=True, cache="memory")))
+    assert x.shape == (5, 4, 16, 16, 3) and x.dtype == tf.float32
+    assert 0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 255
+    with pytest.raises(ValueError, match="freeze the random temporal crop"):
+        make_dataset(samples, ClipSpec(4, (16, 16), "random"), 5, training=True,
+                     cache="memory")
