@@ -72,3 +72,114 @@ def class_videos(tmp_path_factory):
         for i in range(count):
             write_video(root / name / f"{name}_{i}.avi", _color_clip(color, 8 + i))
     return str(root)
+
+
+# Fake UCF101 / HMDB51 trees: the real layouts and split files, tiny MJPG videos. Each
+# class has its own dominant colour (red, green, blue in class-id order), so a model
+# reading the mean colour classifies them all.
+ACTION_COLORS = ((190, 50, 40), (40, 180, 50), (50, 40, 190))
+UCF101_CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
+UCF101_GROUPS = 4  # test group of split N: gN (the real split N tests 7 groups)
+HMDB51_CLASSES = ("brush_hair", "climb", "wave")
+HMDB51_FILMS = ("April_09", "Aussie_Film", "Rock_Show", "Veggie_Tales")
+
+
+def _action_video(label, seed):
+    """20-40 frames of 32x40: the class colour, a moving square, per-video noise."""
+    rng = np.random.default_rng(seed)
+    num_frames = int(rng.integers(20, 41))
+    frames = np.empty((num_frames, 32, 40, 3), np.uint8)
+    frames[...] = ACTION_COLORS[label]
+    frames += rng.integers(0, 20, (1, 32, 40, 3), dtype=np.uint8)
+    for t in range(num_frames):
+        x = t % 30
+        frames[t, 10:18, x:x + 8] = 240
+    return frames
+
+
+def _write_action_clip(path, frames, as_frames):
+    if as_frames:
+        os.makedirs(path)
+        for t, frame in enumerate(frames, start=1):
+            cv2.imwrite(os.path.join(path, f"image_{t:05d}.jpg"), frame[..., ::-1])
+    else:
+        write_video(path + ".avi", frames)
+
+
+def _write_ucf101(root, as_frames):
+    """root/<Class>/v_<Class>_gGG_cCC(.avi | /) and root/ucfTrainTestlist."""
+    lists = os.path.join(root, "ucfTrainTestlist")
+    os.makedirs(lists)
+    entries = []  # (class id, class, listed name)
+    for label, name in enumerate(UCF101_CLASSES):
+        # On disk 'HandStandPushups' in the file names, as in the real archive, while
+        # the lists below write 'HandstandPushups': finding them must ignore case.
+        disk_name = "HandStandPushups" if name == "HandstandPushups" else name
+        for group in range(1, UCF101_GROUPS + 1):
+            for clip in (1, 2):
+                stem = f"v_{disk_name}_g{group:02d}_c{clip:02d}"
+                os.makedirs(os.path.join(root, name), exist_ok=True)
+                _write_action_clip(os.path.join(root, name, stem),
+                                   _action_video(label, 100 * label + 10 * group + clip),
+                                   as_frames)
+                entries.append((label + 1, name, f"v_{name}_g{group:02d}_c{clip:02d}.avi",
+                                group))
+    with open(os.path.join(lists, "classInd.txt"), "w") as f:
+        f.writelines(f"{i} {name}\r\n" for i, name in enumerate(UCF101_CLASSES, start=1))
+    for split in (1, 2, 3):
+        with open(os.path.join(lists, f"trainlist{split:02d}.txt"), "w") as f:
+            f.writelines(f"{name}/{video} {i}\r\n" for i, name, video, group in entries
+                         if group != split)
+        with open(os.path.join(lists, f"testlist{split:02d}.txt"), "w") as f:
+            f.writelines(f"{name}/{video}\r\n" for i, name, video, group in entries
+                         if group == split)
+    return str(root)
+
+
+def _write_hmdb51(root, as_frames):
+    """root/<class>/<film>_<class>_u_nm_np1_fr_goo_<i>(.avi | /) and
+    root/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt: for split N, film
+    N - 1 is the test film, the last film is unused (id 0), the others train."""
+    lists = os.path.join(root, "testTrainMulti_7030_splits")
+    os.makedirs(lists)
+    for label, name in enumerate(HMDB51_CLASSES):
+        os.makedirs(os.path.join(root, name))
+        videos = []
+        for f, film in enumerate(HMDB51_FILMS):
+            for i in (0, 1):
+                stem = f"{film}_{name}_u_nm_np1_fr_goo_{i}"
+                _write_action_clip(os.path.join(root, name, stem),
+                                   _action_video(label, 1000 + 100 * label + 10 * f + i),
+                                   as_frames)
+                videos.append((f, stem + ".avi"))
+        for split in (1, 2, 3):
+            with open(os.path.join(lists, f"{name}_test_split{split}.txt"), "w") as out:
+                for f, video in videos:
+                    role = 0 if f == len(HMDB51_FILMS) - 1 else 2 if f == split - 1 else 1
+                    out.write(f"{video} {role} \n")
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def fake_ucf101(tmp_path_factory):
+    """A UCF101 tree (3 classes x 4 groups x 2 clips of MJPG video, split lists for
+    splits 1-3 testing group N); returns its root."""
+    return _write_ucf101(tmp_path_factory.mktemp("ucf101") / "UCF-101", as_frames=False)
+
+
+@pytest.fixture(scope="session")
+def fake_ucf101_frames(tmp_path_factory):
+    """fake_ucf101 with its frames extracted to folders of JPEGs (the same videos)."""
+    return _write_ucf101(tmp_path_factory.mktemp("ucf101_jpg") / "UCF-101", as_frames=True)
+
+
+@pytest.fixture(scope="session")
+def fake_hmdb51(tmp_path_factory):
+    """An HMDB51 tree (3 classes x 4 films x 2 clips of MJPG video, split files)."""
+    return _write_hmdb51(tmp_path_factory.mktemp("hmdb51") / "hmdb51", as_frames=False)
+
+
+@pytest.fixture(scope="session")
+def fake_hmdb51_frames(tmp_path_factory):
+    """fake_hmdb51 with its frames extracted to folders of JPEGs."""
+    return _write_hmdb51(tmp_path_factory.mktemp("hmdb51_jpg") / "hmdb51", as_frames=True)

@@ -3,17 +3,24 @@
   synthetic:oscillation  generated under data_dir: train (seed), validation (seed + 1)
                          and test (seed + 2) are independent draws, so the test clips
                          are fresh clips never seen in training
+  ucf101:PATH, hmdb51:PATH  (keras_video.data.action_datasets; --split=1, 2 or 3)
+                         the official train list minus a validation hold-out of whole
+                         groups (UCF101 `_gNN_`, HMDB51 source film), and the official
+                         test list; test_spec "ucf101:PATH:split1:test" re-finds it
   PATH (any layout of keras_video.data.sources)
                          validation and, without --eval_data, test are held out by a
-                         seeded split of the clips
+                         seeded split of the clips, by whole UCF101 groups where the
+                         file names carry them
   tfds:NAME              the data set's train split (its last 10% for validation) and
-                         its test split
+                         its test split; --split=N picks UCF101's builder config ucf101_N
 """
 
 import dataclasses
 import os
 
-from keras_video.data import sources
+from absl import logging
+
+from keras_video.data import action_datasets, sources
 from keras_video.data.sources import TfdsSource
 
 # The clip-label data sets of keras_video.data.generate.GENERATORS (kept as a constant so
@@ -77,14 +84,33 @@ def _synthetic(config, data_dir):
 def load_splits(config, data_dir):
     if config.data.startswith("synthetic:"):
         return _synthetic(config, data_dir)
+    if config.data.startswith(action_datasets.PREFIXES):
+        train, val, test, test_spec = action_datasets.official_splits(
+            config.data, config.split, config.holdout_fraction, config.seed,
+            config.on_bad_sample)
+        if config.eval_data:
+            test = sources.from_spec(config.eval_data, config.on_bad_sample)
+            test_spec = config.eval_data
+        return Splits(train, val, test, "classification", train.class_names, test_spec)
     data = sources.from_spec(config.data, config.on_bad_sample)
     if isinstance(data, TfdsSource):
+        if config.split:
+            data = data.with_official_split(config.split)
         _, class_names = data.load()
         train = dataclasses.replace(data, split="train[:90%]")
         val = dataclasses.replace(data, split="train[90%:]")
         test = dataclasses.replace(data, split="test")
+        if data.name.startswith("ucf101"):
+            logging.warning(
+                "TFDS ucf101 examples carry no file names, so the validation slice "
+                "train[90%%:] cannot keep UCF101 groups apart and its accuracy is "
+                "optimistic (the official test split is unaffected); --data=ucf101:PATH "
+                "holds out whole groups")
         return Splits(train, val, test, "classification", class_names,
                       f"tfds:{data.name}:test")
+    if config.split:
+        raise ValueError("--split picks an official split of ucf101:PATH, hmdb51:PATH or "
+                         f"tfds:ucf101, not of {config.data}")
     if config.eval_data:
         test = sources.from_spec(config.eval_data, config.on_bad_sample)
         train, val = data.split(config.holdout_fraction, config.seed)

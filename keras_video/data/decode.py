@@ -161,11 +161,12 @@ def read_clip(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
     return reader(path, num_frames, mode, stride, rng, size, grayscale)
 
 
-def read_all_frames(path):
-    """Every frame of a video file or frame folder, RGB uint8 [T, H, W, 3]."""
+def read_all_frames(path, size=None, grayscale=False):
+    """Every frame of a video file or frame folder, RGB (or gray) uint8 [T, H, W, C],
+    resized to `size` (height, width) when given."""
     if os.path.isdir(path):
         n = len(list_frames(path))
-        return read_frame_folder(path, n, "first")
+        return read_frame_folder(path, n, "first", size=size, grayscale=grayscale)
     cap = _open_video(path)
     frames = []
     try:
@@ -173,12 +174,13 @@ def read_all_frames(path):
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(frame)
+            # Resized as it is read: a whole video at full size need not be held.
+            frames.append(_resize(frame, size))
     finally:
         cap.release()
     if not frames:
         raise BadSampleError(path, "video has zero decodable frames")
-    return _finish(frames, None, False)
+    return _finish(frames, None, grayscale)
 
 
 def clip_from_array(frames, num_frames, mode="uniform", stride=1, rng=None, size=None,

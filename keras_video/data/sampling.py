@@ -7,6 +7,9 @@ Modes:
   center   the same crop as `random`, taken from the middle (deterministic evaluation).
 A video shorter than the clip is looped: indices wrap around (0, 1, .., T-1, 0, 1, ..),
 as mmaction2's SampleFrames does with `out_of_bound_opt='loop'`.
+
+`video_clips` cuts a whole video into its non-overlapping clips for the video-level
+evaluation protocol.
 """
 
 import numpy as np
@@ -33,3 +36,21 @@ def frame_indices(total, num_frames, mode="uniform", stride=1, rng=None):
         rng = rng if rng is not None else np.random.default_rng()
         start = int(rng.integers(0, total - span + 1))
     return (start + np.arange(num_frames, dtype=np.int64) * stride) % total
+
+
+def video_clips(total, num_frames, stride=1):
+    """int64 indices [K, num_frames]: every non-overlapping clip of a video.
+
+    As 3D-ResNets-PyTorch's SlidingWindow after TemporalSubsampling(stride): clip k
+    takes the kept frames k*N .. k*N + N-1 (kept frames are `stride` apart), so
+    K = ceil(ceil(total / stride) / N); the last, partial clip loops its own frames,
+    and a video shorter than one clip gives one looped clip.
+    """
+    if total <= 0:
+        raise ValueError("a video with no frames has no clip")
+    kept = np.arange(0, total, stride, dtype=np.int64)
+    clips = []
+    for start in range(0, len(kept), num_frames):
+        window = kept[start:start + num_frames]
+        clips.append(window[np.arange(num_frames) % len(window)])
+    return np.stack(clips)
