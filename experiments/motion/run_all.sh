@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The motion benchmark: each model trained on synthetic:motion (3000 videos, generated
+# on the first run) and evaluated on 400 fresh held-out videos with the video-level
+# protocol. Then the table: python experiments/motion/report.py
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for name in ${MODELS:-c3d r3d18 r2plus1d18 cnn_lstm frame_cnn}; do
+  python -m keras_video.train --experiment="motion_${name}" \
+    --model_dir="runs/motion_${name}" --quiet "$@"
+done
+python experiments/motion/report.py
