@@ -5,11 +5,12 @@ clear errors for broken split files."""
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
 from conftest import HMDB51_CLASSES, HMDB51_FILMS, UCF101_CLASSES, UCF101_GROUPS
-from keras_video import configs
+from keras_video import configs, evaluation
 from keras_video.data import action_datasets, datasets, sources
 from keras_video.data.decode import BadSampleError
 
@@ -121,7 +122,7 @@ def test_group_split_is_seeded():
             0.5, 0)
 
 
-def test_spec_round_trip_and_conflicts(fake_ucf101, tmp_path):
+def test_spec_round_trip_and_conflicts(fake_ucf101, class_videos, tmp_path):
     spec = action_datasets.parse_spec("ucf101:/data/UCF-101:split3:test:lists=/data/lists")
     assert (spec.root, spec.split, spec.subset, spec.lists) == (
         "/data/UCF-101", 3, "test", "/data/lists")
@@ -133,9 +134,12 @@ def test_spec_round_trip_and_conflicts(fake_ucf101, tmp_path):
     for overrides, message in (
             (dict(data=f"ucf101:{fake_ucf101}:split1", split=2), "names split 1"),
             (dict(data=f"ucf101:{fake_ucf101}:test"), "leave ':test' out"),
-            (dict(data=fake_ucf101, split=2), "--split picks an official split")):
+            (dict(data=class_videos, split=2), "--split picks an official split")):
         with pytest.raises(ValueError, match=message):
             datasets.load_splits(configs.make_config("", overrides), str(tmp_path))
+    with pytest.raises(BadSampleError, match=f"read it with its official splits as "
+                       f"--data=ucf101:{fake_ucf101}$"):
+        sources.from_spec(fake_ucf101)
 
 
 def _ucf_lists(fake_ucf101, tmp_path):
@@ -234,4 +238,11 @@ def test_tfds_ucf101_split_configs(tmp_path):
         clip = ClipSpec(8, (32, 32), "random", resize=(40, 48), crop="multiscale_corner",
                         flip=True)
         x, y = next(iter(make_dataset(splits.train, clip, 3, training=True)))
+        lengths = [len(video) for video, _ in splits.test.load()[0]]
+        inputs = keras.Input(clip.shape)
+        model = keras.Model(inputs, keras.layers.Dense(101, activation="softmax")(
+            keras.layers.GlobalAveragePooling3D()(inputs)))
+        labels, scores, clips = evaluation.video_scores(model, splits.test, clip)
     assert x.shape == (3, 8, 32, 32, 3) and y.dtype == np.int64
+    assert scores.shape == (3, 101) and labels.dtype == np.int64
+    assert clips.tolist() == [-(-n // 8) for n in lengths]

@@ -273,6 +273,12 @@ def from_spec(spec, on_bad_sample="error"):
         raise BadSampleError(path, "data path is a file but not a .csv of labels")
     if os.path.isfile(os.path.join(path, "labels.csv")):
         return csv_file(os.path.join(path, "labels.csv"), on_bad_sample)
+    for dataset, lists in action_datasets.LISTS_FOLDER.items():
+        if os.path.isdir(os.path.join(path, lists)):
+            # As class folders, its split-file folder would be a class and its official
+            # splits would be ignored.
+            raise BadSampleError(path, f"a {dataset} tree (it holds {lists}/): read it "
+                                 f"with its official splits as --data={dataset}:{path}")
     subdirs = _subdirs(path)
     if not subdirs:
         raise BadSampleError(path, "data folder is empty: expected clip folders with "
