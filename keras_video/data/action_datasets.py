@@ -123,8 +123,8 @@ class _VideoFinder:
         """The path of `video` (a file name, with or without extension) in class
         `class_name`; `where` ('FILE', line) names the split-file line for errors."""
         class_dir = self._classes.get(class_name.lower())
-        stem = os.path.splitext(video)[0] if video.lower().endswith(VIDEO_EXTENSIONS) \
-            else video
+        has_extension = video.lower().endswith(VIDEO_EXTENSIONS)
+        stem = os.path.splitext(video)[0] if has_extension else video
         entry = class_dir and self._entries_of(class_dir).get(stem.lower())
         if not entry:
             raise BadSampleError(where[0], f"line {where[1]}: {class_name}/{video} is not "
