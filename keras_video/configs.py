@@ -67,6 +67,13 @@ class TrainConfig:
     mixed_precision: bool = False
     seed: int = 0
     quiet: bool = False  # one line per epoch instead of progress bars (logs, CI)
+    # Deep Feature Flow (--model=dff / frame_seg, keras_video.dff_training)
+    seg_classes: int = 4  # synthetic:segmentation classes, background included
+    key_range: int = 9  # training pairs: key frame = current - randint(0, key_range)
+    feature_width: int = 1024  # N_feat's output channels
+    flow_width: float = -1.0  # flow net channel multiplier; < 0: --width
+    flow_pretrain_epochs: int = 0  # epochs of the flow net alone on the ground-truth flow
+    eval_key_intervals: tuple = (1, 10)  # held-out mIoU with the streaming engine
 
     def clip_spec(self):
         return ClipSpec(self.frames, (self.size, self.size), self.sampling, self.stride,
@@ -119,7 +126,7 @@ EXPERIMENTS = {
 # mirror turns "move left" into "move right" and clockwise into anticlockwise.
 _MOTION = dict(data="synthetic:motion", task="classification", frames=16, size=64,
                sampling="random", crop="center", flip=False, cache="",
-               num_train=3000, num_val=200, num_eval=400, batch_size=16, epochs=12,
+               num_train=2000, num_val=200, num_eval=400, batch_size=16, epochs=8,
                lr=1e-3, optimizer="adam", lr_schedule="cosine")
 EXPERIMENTS.update({
     "motion_c3d": dict(_MOTION, model="c3d", width=0.25),
@@ -131,7 +138,48 @@ EXPERIMENTS.update({
     "motion_frame_cnn": dict(_MOTION, model="frame_cnn"),
 })
 
-DEFAULT_EXPERIMENT = {"cnn_lstm": "oscillation_cnn_lstm", "c3d": "motion_c3d",
+# Deep Feature Flow on the moving-shapes segmentation videos (experiments/dff). CPU
+# sizes: a ResNet N_feat made expensive relative to a thin flow net (the paper's ratio
+# is 13x by FLOPs; on a CPU the flow net's many small layers cost more than their
+# FLOPs, hence flow_width well below the backbone's width).
+_SEGMENTATION = dict(data="synthetic:segmentation", task="segmentation", size=128,
+                     frames=30, seg_classes=4, num_train=48, num_val=6, num_eval=8,
+                     backbone="resnet50", width=0.5, feature_width=256, flow_width=0.125,
+                     batch_size=8, epochs=6, steps_per_epoch=60, lr=1e-3,
+                     optimizer="adam", lr_schedule="cosine", warmup_epochs=0.5,
+                     key_range=9, flow_pretrain_epochs=2, cache="")
+EXPERIMENTS.update({
+    "seg_dff": dict(_SEGMENTATION, model="dff"),
+    "seg_frame": dict(_SEGMENTATION, model="frame_seg", flow_pretrain_epochs=0),
+})
+
+# UCF101 fine-tuning recipes for a GPU (experiments/ucf101/README.md). The data and
+# the pretrained files are the user's: --data=ucf101:PATH, --pretrained=FILE.pth.
+EXPERIMENTS.update({
+    # C3D from Sports-1M (Tran et al. 2015: 82.3% with an SVM on fc6; the PyTorch seed
+    # fine-tunes end to end): resize to 128x171, random 112 crop, flip; SGD lr 1e-3,
+    # momentum 0.9, weight decay 5e-4, lr / 10 every 10 epochs, fc8 at 10x.
+    "ucf101_c3d_sports1m": dict(
+        model="c3d", data="ucf101:data/UCF-101", split=1, task="classification",
+        pretrained="c3d-pretrained.pth", frames=16, size=112, sampling="random",
+        resize=(128, 171), crop="random", flip=True, cache="", dropout=0.5,
+        batch_size=20, epochs=100, optimizer="sgd", lr=1e-3, momentum=0.9,
+        weight_decay=5e-4, lr_schedule="step", lr_step_epochs=10,
+        head_lr_multiplier=10.0),
+    # ResNet3D-50 from Kinetics-700 + Moments in Time (Hara et al.: 92.9%, the seed's
+    # re-run 93.55%): fine-tune conv5_x (layer4) and fc; multi-scale corner crop +
+    # flip; SGD lr 0.003, momentum 0.9, weight decay 1e-3, lr / 10 on plateau.
+    "ucf101_r3d50_km": dict(
+        model="r3d50", data="ucf101:data/UCF-101", split=1, task="classification",
+        pretrained="r3d50_KM_200ep.pth", shortcut_type="B", conv1_t_size=7,
+        frames=16, size=112, sampling="random", resize=(128, 171),
+        crop="multiscale_corner", flip=True, cache="", batch_size=128, epochs=200,
+        optimizer="sgd", lr=0.003, momentum=0.9, weight_decay=1e-3,
+        lr_schedule="plateau", plateau_patience=10, freeze_until="layer4"),
+})
+
+DEFAULT_EXPERIMENT = {"dff": "seg_dff", "frame_seg": "seg_frame",
+"cnn_lstm": "oscillation_cnn_lstm", "c3d": "motion_c3d",
                       "r3d18": "motion_r3d18", "r2plus1d18": "motion_r2plus1d18",
                       "frame_cnn": "motion_frame_cnn"}
 

@@ -130,6 +130,9 @@ def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, 
 
 def train(config, overwrite=False):
     """Runs the whole job for a TrainConfig; returns the held-out metrics."""
+    if config.model in ("dff", "frame_seg"):
+        from keras_video import dff_training
+        return dff_training.train_dff(config, overwrite)
     model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
     config = dataclasses.replace(config, model_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)

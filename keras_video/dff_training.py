@@ -1,0 +1,463 @@
+"""Training Deep Feature Flow: python -m keras_video.train --model=dff (or frame_seg).
+
+`keras_video.train.train` hands `dff` and `frame_seg` configs to `train_dff`, which does
+for them what train.py does for the clip models, with the same model_dir layout
+(config.json, best.keras, backup/, logs/, export/, metrics.json):
+
+  data       --data=synthetic:segmentation: moving-shapes videos with masks and exact
+             flow (keras_video.data.moving_shapes) generated under model_dir/data,
+             train / val / test from seeds seed, seed + 1, seed + 2.
+  examples   pairs {"current": frame t, "key": frame k} with k = t - randint(0,
+             key_range) clipped to the video (the paper's training: key frame up to 9
+             frames before), label = frame t's mask; the loss (sparse categorical
+             crossentropy) sees the current frame only. frame_seg ignores "key".
+             Validation pairs are deterministic: k = the key frame of the schedule at
+             interval key_range + 1, i.e. the hardest offsets occur as at inference.
+  flow       --flow_pretrain_epochs > 0 first trains the flow net alone on the
+             ground-truth flow (flow_between, averaged onto the stride-16 feature grid
+             and divided by 16: feature pixels, what the flow net outputs); then N_feat,
+             flow and N_task train jointly end to end.
+  evaluation held-out mIoU and frames/s of the test videos through the streaming engine
+             (keras_video.streaming) at each --eval_key_intervals (dff) or per frame.
+  export     a SavedModel with the parts as signatures (`export_dff`).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+from keras_video import cli  # noqa: F401  first: quiets TensorFlow's start-up logging
+
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_video import distribute, export, optimizers, streaming  # noqa: E402
+from keras_video import train as train_lib  # noqa: E402
+from keras_video.data import generate, moving_shapes  # noqa: E402
+from keras_video.layers import FlowWarp  # noqa: E402
+from keras_video.models import build_model  # noqa: E402
+from keras_video.models.dff import dff_parts  # noqa: E402
+from keras_video.summaries import clip_montage, confusion_matrix  # noqa: E402
+
+MODELS = ("dff", "frame_seg")
+DATA = "synthetic:segmentation"
+FLOW_PRETRAIN_WEIGHTS = "flow_pretrain.weights.h5"
+
+
+# --- data ----------------------------------------------------------------------------
+
+def generate_splits(config, data_dir):
+    """Generates (or re-finds) the train / val / test clip folders; returns their paths."""
+    if config.data != DATA:
+        raise ValueError(f"--model={config.model} trains on --data={DATA}, not {config.data!r}")
+    parts = {}
+    for split, num, offset in (("train", config.num_train, 0), ("val", config.num_val, 1),
+                               ("test", config.num_eval, 2)):
+        seed = config.seed + offset
+        # Every generation argument is in the name: another size is another folder
+        # (generate refuses to rewrite a folder with different arguments).
+        out = os.path.join(data_dir, f"segmentation_{split}_{num}_{config.size}px_"
+                           f"{config.frames}f_{config.seg_classes}c_seed{seed}")
+        print(f"Generating {num} segmentation clips for {split} in {out}")
+        generate.write_segmentation(out, num, seed, frames=config.frames, size=config.size,
+                                    classes=config.seg_classes, progress=not config.quiet)
+        parts[split] = out
+    return parts
+
+
+def load_clips(root, num_classes=None):
+    """(frames uint8 [N, T, H, W, 3], masks uint8 [N, T, H, W], metas) of a folder
+    written by `generate segmentation`."""
+    frames, masks, metas = [], [], []
+    for folder in moving_shapes.list_clips(root):
+        f, m, meta = moving_shapes.load_segmentation_clip(folder)
+        if num_classes is not None and len(meta["class_names"]) != num_classes:
+            raise ValueError(f"{folder}: {len(meta['class_names'])} classes, expected "
+                             f"{num_classes}")
+        frames.append(f)
+        masks.append(m)
+        metas.append(meta)
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"{root}: clips of different shapes {sorted(shapes)}")
+    return np.stack(frames), np.stack(masks), metas
+
+
+def key_frame_index(t, offset, num_frames):
+    """The key frame of current frame t at `offset` <= 0 frames, clipped to the video."""
+    return tf.clip_by_value(t + offset, 0, num_frames - 1)
+
+
+def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0):
+    """Batches of ({"current", "key"} float32 frames, current mask int32).
+
+    training: endless, shuffled (clip, t), key offset uniform in [-key_range, 0];
+    otherwise every (clip, t) once in order, key = the schedule's key frame at interval
+    key_range + 1 (t rounded down to a multiple of it).
+    """
+    num_clips, num_frames = frames.shape[:2]
+    frames_t, masks_t = tf.constant(frames), tf.constant(masks)
+    count = num_clips * num_frames
+    indices = tf.data.Dataset.range(count)
+    if training:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
+    interval = key_range + 1
+
+    def pair(i, offset):
+        clip, t = i // num_frames, i % num_frames
+        k = key_frame_index(t, offset, num_frames)
+        x = {"current": tf.cast(frames_t[clip, t], tf.float32),
+             "key": tf.cast(frames_t[clip, k], tf.float32)}
+        return x, tf.cast(masks_t[clip, t], tf.int32)
+
+    if training:
+        offsets = tf.data.Dataset.random(seed=seed).map(
+            lambda r: -tf.cast(r % interval, tf.int64))
+        pairs = tf.data.Dataset.zip(indices, offsets)
+    else:
+        pairs = indices.map(lambda i: (i, -((i % num_frames) % interval)))
+    return (pairs.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=training).prefetch(2))
+
+
+def flow_targets(metas, grid, pairs):
+    """Ground-truth flow t -> k of each (clip, t, k) in feature pixels on `grid` [h, w]."""
+    return np.stack([streaming.flow_to_feature_grid(
+        moving_shapes.flow_between(metas[c], t, k).astype(np.float32), grid)
+        for c, t, k in pairs])
+
+
+def sample_pairs(rng, num_clips, num_frames, count, key_range):
+    """`count` random (clip, t, k) with k = t - randint(0, key_range) clipped at 0."""
+    clip = rng.integers(0, num_clips, count)
+    t = rng.integers(0, num_frames, count)
+    k = np.clip(t - rng.integers(0, key_range + 1, count), 0, num_frames - 1)
+    return np.stack([clip, t, k], axis=1)
+
+
+# --- metrics and pictures ------------------------------------------------------------
+
+def iou_per_class(confusion):
+    """IoU of each class from a confusion matrix (rows true, columns predicted); NaN for
+    a class that occurs in neither truth nor prediction."""
+    confusion = np.asarray(confusion, np.float64)
+    tp = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def mean_iou(confusion):
+    """Mean IoU over the classes present in truth or prediction (NaNs left out)."""
+    return float(np.nanmean(iou_per_class(confusion)))
+
+
+def class_colors(num_classes):
+    """RGB uint8 colour per class: background black, then hues spread round the wheel."""
+    hsv = np.array([[[int(180 * i / max(1, num_classes - 1)) % 180, 255, 255]
+                     for i in range(num_classes)]], np.uint8)
+    colors = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
+    colors[0] = 0
+    return colors
+
+
+def overlay(frame, labels, num_classes, alpha=0.5, key=False):
+    """The frame (RGB uint8) with the label map alpha-blended in its class colours (the
+    labels are resized to the frame, nearest neighbour); a key frame gets a white border
+    and "KEY"."""
+    frame = np.asarray(frame, np.uint8)
+    height, width = frame.shape[:2]
+    labels = np.asarray(labels)
+    if labels.shape != (height, width):
+        labels = cv2.resize(labels.astype(np.uint8), (width, height),
+                            interpolation=cv2.INTER_NEAREST)
+    colored = class_colors(num_classes)[np.clip(labels, 0, num_classes - 1)]
+    image = cv2.addWeighted(frame, 1.0 - alpha, colored, alpha, 0.0)
+    if key:
+        thickness = max(2, min(height, width) // 40)
+        cv2.rectangle(image, (0, 0), (width - 1, height - 1), (255, 255, 255), thickness)
+        cv2.putText(image, "KEY", (thickness + 2, thickness + 14), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
+class OverlaySummaries(keras.callbacks.Callback):
+    """Logs, after every epoch, a few validation pairs: key frame, current frame with the
+    true mask, current frame with the predicted one."""
+
+    def __init__(self, log_dir, examples, labels, num_classes):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(log_dir)
+        self.examples, self.labels, self.num_classes = examples, labels, num_classes
+
+    def on_epoch_end(self, epoch, logs=None):
+        predicted = np.argmax(self.model.predict(self.examples, verbose=0), axis=-1)
+        tiles = []
+        for i in range(len(self.labels)):
+            current = self.examples["current"][i]
+            tiles += [self.examples["key"][i],
+                      overlay(current, self.labels[i], self.num_classes),
+                      overlay(current, predicted[i], self.num_classes)]
+        with self.writer.as_default():
+            tf.summary.image("val/key_truth_prediction", clip_montage(np.stack(tiles), 3)[None],
+                             step=epoch)
+        self.writer.flush()
+
+
+# --- held-out evaluation -------------------------------------------------------------
+
+def evaluate_streaming(model, frames, masks, num_classes, mode="dff", key_interval=10,
+                       jit_compile=False):
+    """mIoU, pixel accuracy and timings of the streaming engine over videos
+    frames [N, T, H, W, 3] with masks [N, T, H, W] (batch 1, frame after frame)."""
+    engine = streaming.StreamingSegmenter(model, mode, key_interval, output="labels",
+                                          jit_compile=jit_compile)
+    engine.warmup()
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    results = []
+    for video, video_masks in zip(frames, masks):
+        for result, mask in zip(engine.run(video), video_masks):
+            confusion += confusion_matrix(mask, result.output, num_classes)
+            results.append(result)
+    timing = streaming.timing_summary(results)
+    seconds = sum(r.seconds for r in results)
+    return {"miou": mean_iou(confusion),
+            "pixel_accuracy": float(np.trace(confusion) / confusion.sum()),
+            "fps": len(results) / seconds, "key_ms": timing["key_ms"],
+            "other_ms": timing["other_ms"], "frames": len(results),
+            "iou_per_class": [None if np.isnan(v) else float(v)
+                              for v in iou_per_class(confusion)]}
+
+
+# --- export --------------------------------------------------------------------------
+
+def _frames_to_model(frames, size):
+    """uint8 [B, H, W, 3] -> float32 [B, height, width, 3], resized as
+    keras_video.export does (area when shrinking, bilinear otherwise)."""
+    height, width = size
+    shape = tf.shape(frames)
+    x = tf.cast(frames, tf.float32)
+    same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+    shrink = tf.logical_or(shape[1] > height, shape[2] > width)
+    resized = tf.cond(shrink, lambda: tf.image.resize(x, (height, width), method="area"),
+                      lambda: tf.image.resize(x, (height, width), method="bilinear"))
+    return tf.ensure_shape(tf.cond(same, lambda: x, lambda: resized),
+                           [None, height, width, 3])
+
+
+def export_dff(model, export_dir, class_names, extra=None):
+    """A SavedModel whose signatures are DFF's parts, so a client can run the key-frame
+    schedule itself (frames uint8 RGB [B, H, W, 3], any size, resized to the model's):
+
+      feature(frame) -> {"features"}                       N_feat, once per key frame
+      propagate(frame, key_features, key_frame) -> {"probabilities"}
+                                 flow + warp + scale + N_task (dff models only)
+      per_frame(frame) -> {"probabilities"}                N_task(N_feat(frame))
+
+    meta.json beside it holds the task ("segmentation"), model, frame size, feature
+    shape and class names.
+    """
+    n_feat, n_flow, n_task = dff_parts(model)
+    size = tuple(n_feat.input.shape[1:3])
+    feature_shape = tuple(n_feat.output.shape[1:])
+    warp = FlowWarp(name="export_warp")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    frame_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")
+
+    def feature(frame):
+        return {"features": n_feat(_frames_to_model(frame, size), training=False)}
+
+    def per_frame(frame):
+        features = n_feat(_frames_to_model(frame, size), training=False)
+        return {"probabilities": n_task(features, training=False)}
+
+    archive.add_endpoint("feature", feature, input_signature=[frame_spec])
+    archive.add_endpoint("per_frame", per_frame, input_signature=[frame_spec])
+    if n_flow is not None:
+        def propagate(frame, key_features, key_frame):
+            current, key = _frames_to_model(frame, size), _frames_to_model(key_frame, size)
+            flow, scale = n_flow([current, key], training=False)
+            features = warp([key_features, flow]) * scale
+            return {"probabilities": n_task(features, training=False)}
+
+        archive.add_endpoint("propagate", propagate, input_signature=[
+            frame_spec, tf.TensorSpec([None, *feature_shape], tf.float32, name="key_features"),
+            tf.TensorSpec([None, None, None, 3], tf.uint8, name="key_frame")])
+    archive.write_out(export_dir, verbose=False)
+    meta = {"task": "segmentation", "frame_size": list(size),
+            "feature_shape": list(feature_shape), "class_names": class_names,
+            "signatures": ["feature", "per_frame"] + (["propagate"] if n_flow else []),
+            **(extra or {})}
+    with open(os.path.join(export_dir, export.META), "w") as f:
+        json.dump(meta, f, indent=2)
+    return export_dir
+
+
+# --- training ------------------------------------------------------------------------
+
+def model_config(config, num_classes):
+    """build_model(config.model, ...) arguments of a dff / frame_seg TrainConfig."""
+    values = dict(num_classes=num_classes, input_shape=(config.size, config.size, 3),
+                  backbone=config.backbone, feature_width=config.feature_width,
+                  width=config.width, backbone_weights=config.backbone_weights)
+    if config.model == "dff":
+        values["flow_width"] = None if config.flow_width < 0 else config.flow_width
+    return values
+
+
+def pretrain_flow(config, model, metas, path, num_frames):
+    """Trains the flow net alone (MSE to the ground-truth flow on the feature grid);
+    saves its weights to `path`, or loads them when a previous run left them there."""
+    _, n_flow, _ = dff_parts(model)
+    if os.path.isfile(path):
+        n_flow.load_weights(path)
+        print(f"Flow net: pre-trained weights loaded from {path}")
+        return None
+    grid = tuple(n_flow.output[0].shape[1:3])
+    rng = np.random.default_rng(config.seed)
+    steps = config.steps_per_epoch or max(1, len(metas) * num_frames // config.batch_size)
+    pairs = sample_pairs(rng, len(metas), num_frames, steps * config.batch_size,
+                         config.key_range)
+    start = time.time()
+    targets = flow_targets(metas, grid, pairs)
+    renders = {}
+    def frame(c, t):  # lossless re-render, so the target flow matches the pixels exactly
+        if (c, t) not in renders:
+            renders[c, t] = moving_shapes.render_frame(metas[c], t)
+        return renders[c, t]
+    current = np.stack([frame(c, t) for c, t, _ in pairs]).astype(np.float32)
+    key = np.stack([frame(c, k) for c, _, k in pairs]).astype(np.float32)
+    print(f"Flow pre-training: {len(pairs)} pairs with ground-truth flow on the {grid} grid "
+          f"({time.time() - start:.0f} s to compute), {config.flow_pretrain_epochs} epochs")
+    flow_only = keras.Model(n_flow.inputs, n_flow.outputs[0], name="flow_pretrain")
+    flow_only.compile(optimizer=keras.optimizers.Adam(config.lr),
+                      loss="mse", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
+    history = flow_only.fit({"current": current, "key": key}, targets,
+                            batch_size=config.batch_size, epochs=config.flow_pretrain_epochs,
+                            verbose=2 if config.quiet else 1, shuffle=True)
+    n_flow.save_weights(path)
+    zero_mse = float(np.mean(targets ** 2))
+    return {"flow_pretrain_mse": float(history.history["loss"][-1]),
+            "flow_zero_mse": zero_mse}
+
+
+def train_dff(config, overwrite=False):
+    """The whole job for a dff / frame_seg TrainConfig; returns the held-out metrics."""
+    if config.model not in MODELS:
+        raise ValueError(f"train_dff trains {MODELS}, not {config.model!r}")
+    model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
+    config = dataclasses.replace(config, model_dir=model_dir, task="segmentation")
+    os.makedirs(model_dir, exist_ok=True)
+    paths = {"logs": os.path.join(model_dir, "logs"),
+             "backup": os.path.join(model_dir, "backup"),
+             "best": os.path.join(model_dir, train_lib.BEST_MODEL),
+             "export": os.path.join(model_dir, "export"),
+             "flow": os.path.join(model_dir, FLOW_PRETRAIN_WEIGHTS)}
+    metrics_path = os.path.join(model_dir, train_lib.METRICS_FILE)
+    if os.path.isfile(metrics_path) and not overwrite:
+        with open(metrics_path) as f:
+            done = json.load(f)
+        print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
+              "pass --overwrite to train again, or another --model_dir.")
+        return done["metrics"]
+    if config.key_range < 0:
+        raise ValueError(f"--key_range must be >= 0, got {config.key_range}")
+    start = time.time()
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = distribute.get_strategy(config.strategy)
+
+    parts = generate_splits(config, os.path.join(model_dir, "data"))
+    num_classes = config.seg_classes
+    class_names = list(moving_shapes.class_names(num_classes))
+    train_frames, train_masks, train_metas = load_clips(parts["train"], num_classes)
+    val_frames, val_masks, _ = load_clips(parts["val"], num_classes)
+    num_frames = train_frames.shape[1]
+    model_args = model_config(config, num_classes)
+    with open(os.path.join(model_dir, train_lib.CONFIG_FILE), "w") as f:
+        json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
+                             if k != "quiet"},
+                   "model_config": model_args, "class_names": class_names,
+                   "eval_data": parts["test"]}, f, indent=2)
+
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, len(train_frames) * num_frames // config.batch_size)
+    train_ds = pair_dataset(train_frames, train_masks, config.batch_size, config.key_range,
+                            training=True, seed=config.seed)
+    val_ds = pair_dataset(val_frames, val_masks, config.batch_size, config.key_range,
+                          training=False)
+    with strategy.scope():
+        model = build_model(config.model, **model_args)
+        model.compile(optimizer=train_lib._optimizer(config, steps_per_epoch, model),
+                      loss=keras.losses.SparseCategoricalCrossentropy(),
+                      metrics=[keras.metrics.MeanIoU(num_classes, name="miou",
+                                                     sparse_y_pred=False),
+                               keras.metrics.SparseCategoricalAccuracy(name="pixel_acc")])
+    if not config.quiet:
+        model.summary()
+
+    flow_stats = None
+    if config.model == "dff" and config.flow_pretrain_epochs > 0:
+        flow_stats = pretrain_flow(config, model, train_metas, paths["flow"], num_frames)
+
+    resumed = train_lib._resumed_epoch(paths["backup"])
+    if resumed:
+        print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
+              f"{config.epochs} done")
+    # Pictures of a few validation pairs at the farthest key offset of the schedule.
+    picks = [i * num_frames + min(num_frames - 1, config.key_range)
+             for i in range(min(3, len(val_frames)))]
+    sample_x, sample_y = next(iter(
+        pair_dataset(val_frames, val_masks, num_frames * len(val_frames), config.key_range,
+                     training=False)))
+    sample_x = {k: v.numpy()[picks] for k, v in sample_x.items()}
+    callbacks = [
+        keras.callbacks.BackupAndRestore(paths["backup"]),
+        train_lib.BestModelCheckpoint(paths["best"], model),
+        keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
+        OverlaySummaries(os.path.join(paths["logs"], "images"), sample_x,
+                         sample_y.numpy()[picks], num_classes),
+    ] + optimizers.schedule_callbacks(config)
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+              verbose=2 if config.quiet else 1)
+    train_time = time.time() - start
+
+    best = keras.saving.load_model(paths["best"], compile=False)
+    test_frames, test_masks, _ = load_clips(parts["test"], num_classes)
+    results = {}
+    if config.model == "dff":
+        for interval in config.eval_key_intervals:
+            scores = evaluate_streaming(best, test_frames, test_masks, num_classes, "dff",
+                                        int(interval))
+            results.update({f"miou_k{interval}": scores["miou"],
+                            f"fps_k{interval}": scores["fps"]})
+    else:
+        scores = evaluate_streaming(best, test_frames, test_masks, num_classes, "per_frame")
+        results.update({"miou": scores["miou"], "fps": scores["fps"]})
+    if flow_stats:
+        results.update(flow_stats)
+    export_dff(best, paths["export"], class_names,
+               extra={"model": config.model, "experiment": config.experiment})
+    with open(metrics_path, "w") as f:
+        json.dump({"metrics": results, "train_seconds": train_time,
+                   "total_seconds": time.time() - start, "eval_data": parts["test"]},
+                  f, indent=2)
+    print(f"\nmodel directory : {model_dir}")
+    print(f"best model      : {paths['best']}")
+    print(f"SavedModel      : {paths['export']}  (signatures "
+          f"{'feature, propagate, per_frame' if config.model == 'dff' else 'feature, per_frame'};"
+          " uint8 RGB frames)")
+    print(f"TensorBoard     : tensorboard --logdir {paths['logs']}")
+    print(f"held-out data   : {parts['test']} ({len(test_frames)} videos, "
+          f"{test_frames.shape[0] * test_frames.shape[1]} frames)")
+    print(f"time            : {time.time() - start:.0f} s")
+    print("final metrics   : " + ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in results.items()))
+    return results
