@@ -1,0 +1,49 @@
+"""The UCF101 recipes run one step on the fake UCF101 tree, so they never rot.
+
+Every setting of each recipe is kept (data layout, split, transforms, optimizer,
+schedule, freezing, head learning rate, pretrained loading with another class count)
+except the size of the model (width 1/8) and of the run (one step of 2 clips).
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_video import configs, finetune, train
+from keras_video.models import build_model
+
+
+@pytest.mark.parametrize("experiment", ["ucf101_c3d_sports1m", "ucf101_r3d50_km"])
+def test_recipe_runs_one_step_from_pretrained_weights(experiment, fake_ucf101, tmp_path):
+    recipe = configs.EXPERIMENTS[experiment]
+    small = dict(width=0.125, batch_size=2, epochs=1, steps_per_epoch=1, quiet=True)
+    # Pretrained weights of the same architecture with another class count (the
+    # published files have 487 / 1039 classes), so the head must be re-initialised.
+    source_config = configs.make_config(experiment, dict(small, data=f"ucf101:{fake_ucf101}"))
+    source = build_model(recipe["model"],
+                         **dict(source_config.model_config(num_classes=7)))
+    pretrained = str(tmp_path / "pretrained.weights.h5")
+    source.save_weights(pretrained)
+
+    config = configs.make_config(experiment, dict(
+        small, data=f"ucf101:{fake_ucf101}", pretrained=pretrained,
+        model_dir=str(tmp_path / "run")))
+    results = train.train(config)
+    assert 0.0 <= results["video_top1"] <= 1.0 and results["video_num_videos"] > 0
+
+    with open(tmp_path / "run" / "config.json") as f:
+        run = json.load(f)
+    assert run["train"]["optimizer"] == "sgd" and run["clip"]["flip"] is True
+    assert run["eval_data"].endswith(":test")
+    model = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
+    head = finetune.head_layer(model).name
+    for layer in source.layers:  # frozen layers keep the pretrained values exactly
+        if layer.weights and layer.name != head and not model.get_layer(layer.name).trainable:
+            for a, b in zip(layer.weights, model.get_layer(layer.name).weights):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+    if recipe.get("freeze_until"):
+        assert not model.get_layer("conv1").trainable and model.get_layer(head).trainable
+    assert os.path.isdir(tmp_path / "run" / "export")
