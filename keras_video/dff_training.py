@@ -217,6 +217,11 @@ def evaluate_streaming(model, frames, masks, num_classes, mode="dff", key_interv
     engine = streaming.StreamingSegmenter(model, mode, key_interval, output="labels",
                                           jit_compile=jit_compile)
     engine.warmup()
+    return evaluate_engine(engine, frames, masks, num_classes)
+
+
+def evaluate_engine(engine, frames, masks, num_classes):
+    """`evaluate_streaming` with a ready (warmed-up) StreamingSegmenter."""
     confusion = np.zeros((num_classes, num_classes), np.int64)
     results = []
     for video, video_masks in zip(frames, masks):

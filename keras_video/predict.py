@@ -4,6 +4,16 @@ PATH: video files or frame folders. Prints one JSON line per input,
 {"path": ..., "prediction": ...}: a number for regression, the top classes with their
 scores for classification. Only the SavedModel in D/export and its meta.json are read,
 so no model code is needed.
+
+For a segmentation run (--model=dff or frame_seg; its export's meta.json says task
+"segmentation"), PATH is a video segmented frame by frame with the streaming engine
+(keras_video.streaming, D/best.keras: the DIS mode needs the Keras model's parts):
+
+    python -m keras_video.predict --model_dir D video.mp4 --key_interval 10 \
+        [--mode dff|per_frame|dis] [--output out.mp4]
+
+--output writes the video with the segmentation alpha-blended in a colour per class
+and the key frames framed in white and marked "KEY"; the JSON line gives frames/s.
 """
 
 import json
@@ -25,6 +35,12 @@ flags.DEFINE_string("model_dir", None, "training run directory (or its export/ f
 flags.DEFINE_integer("top_k", 5, "classes listed per input (classification)")
 flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"],
                   "skip: print an error line for a bad input and go on")
+flags.DEFINE_enum("mode", "dff", ["dff", "per_frame", "dis"],
+                  "segmentation: flow of the propagated frames (streaming engine)")
+flags.DEFINE_integer("key_interval", 10, "segmentation: a key frame every this many frames")
+flags.DEFINE_string("output", None, "segmentation: write the overlaid video here (.mp4: "
+                    "mp4v, else MJPG); one input only")
+flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
 
 
 class Predictor:
@@ -39,7 +55,7 @@ class Predictor:
 
     def __call__(self, path, top_k=5):
         frames = decode.read_clip(path, self.clip.num_frames, self.clip.sampling,
-                                  self.clip.stride, None, self.clip.size)
+                                  self.clip.stride, None, self.clip.decode_size)
         out = self.serve(frames=tf.constant(frames[None]))["predictions"].numpy()[0]
         if self.meta["task"] == "regression":
             return float(out[0])
@@ -48,10 +64,94 @@ class Predictor:
         return [{"class": names[i], "score": float(out[i])} for i in best]
 
 
+class SegmentationPredictor:
+    """Segments a video with the streaming engine on a dff / frame_seg run's best model."""
+
+    def __init__(self, model_dir, meta, mode="dff", key_interval=10):
+        import keras
+
+        from keras_video import streaming
+
+        export_dir = os.path.join(model_dir, "export")
+        run_dir = model_dir if os.path.isdir(export_dir) else os.path.dirname(
+            os.path.abspath(model_dir))
+        path = os.path.join(run_dir, "best.keras")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: missing; the streaming engine needs the run's "
+                                    "Keras model beside its export/")
+        self.meta = meta
+        self.num_classes = len(meta["class_names"])
+        self.engine = streaming.StreamingSegmenter(keras.saving.load_model(path, compile=False),
+                                                   mode, key_interval, output="labels")
+        self.engine.warmup()
+
+    def __call__(self, path, output=None, alpha=0.5):
+        import cv2
+
+        from keras_video import dff_training, streaming
+
+        capture = decode._open_video(path)
+        fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
+        capture.release()
+        writer, results = None, []
+        try:
+            for frame, result in _paired(streaming.read_video_frames(path), self.engine):
+                results.append(result)
+                if output is None:
+                    continue
+                if writer is None:
+                    writer = _video_writer(output, fps, frame.shape[:2])
+                image = dff_training.overlay(frame, result.output, self.num_classes, alpha,
+                                             key=result.is_key)
+                writer.write(np.ascontiguousarray(image[..., ::-1]))
+        finally:
+            if writer is not None:
+                writer.release()
+        if not results:
+            raise decode.BadSampleError(path, "no frame could be decoded")
+        timing = streaming.timing_summary(results)
+        seconds = sum(r.seconds for r in results)
+        return {"frames": len(results), "key_frames": sum(r.is_key for r in results),
+                "fps": len(results) / seconds, "key_ms": timing["key_ms"],
+                "other_ms": timing["other_ms"], "mode": self.engine.mode,
+                "key_interval": self.engine.key_interval, "output": output}
+
+
+def _paired(frames, engine):
+    for index, frame in enumerate(frames):
+        yield frame, engine.step(index, frame)
+
+
+def _video_writer(path, fps, size):
+    import cv2
+
+    height, width = size
+    fourcc = "mp4v" if path.lower().endswith(".mp4") else "MJPG"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{path}: folder {directory} does not exist")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"{path}: OpenCV cannot write a {fourcc} video there")
+    return writer
+
+
+def _export_meta(model_dir):
+    export_dir = os.path.join(model_dir, "export")
+    return export.load_meta(export_dir if os.path.isdir(export_dir) else model_dir)
+
+
 def main(argv):
     paths = argv[1:]
     if not paths:
         raise ValueError("give one or more video files or frame folders to predict")
+    FLAGS = flags.FLAGS
+    meta = _export_meta(FLAGS.model_dir)
+    if meta.get("task") == "segmentation":
+        return _segment(paths, meta)
+    if FLAGS.output:
+        raise ValueError("--output writes segmentation videos; "
+                         f"{FLAGS.model_dir} is a {meta.get('task')} model")
     predictor = Predictor(flags.FLAGS.model_dir)
     failed = 0
     for path in paths:
@@ -59,6 +159,25 @@ def main(argv):
             line = {"path": path, "prediction": predictor(path, flags.FLAGS.top_k)}
         except decode.BadSampleError as e:
             if flags.FLAGS.on_bad_sample == "error":
+                raise
+            failed += 1
+            line = {"path": path, "error": e.problem}
+        print(json.dumps(line), flush=True)
+    if failed:
+        print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
+
+
+def _segment(paths, meta):
+    FLAGS = flags.FLAGS
+    if FLAGS.output and len(paths) > 1:
+        raise ValueError(f"--output takes one input video, got {len(paths)}")
+    predictor = SegmentationPredictor(FLAGS.model_dir, meta, FLAGS.mode, FLAGS.key_interval)
+    failed = 0
+    for path in paths:
+        try:
+            line = {"path": path, **predictor(path, FLAGS.output, FLAGS.alpha)}
+        except decode.BadSampleError as e:
+            if FLAGS.on_bad_sample == "error":
                 raise
             failed += 1
             line = {"path": path, "error": e.problem}

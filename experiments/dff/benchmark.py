@@ -1,0 +1,246 @@
+"""Deep Feature Flow benchmark: accuracy against speed on held-out synthetic videos.
+
+    cd /work/main && PYTHONPATH=. python experiments/dff/benchmark.py
+
+In one run: trains (or re-finds, when finished) the DFF model (experiment seg_dff) and
+the per-frame baseline (seg_frame) under --runs, then segments the held-out test videos
+frame by frame at batch 1 on the CPU with keras_video.streaming, for
+
+    per-frame    the seg_frame model, N_task(N_feat(frame)) on every frame
+    DFF          the seg_dff model with its learned flow, key intervals 1, 2, 5, 10, 20
+    DFF + DIS    the same N_feat / N_task with OpenCV DIS flow instead, same intervals
+
+and writes experiments/dff/results.md (the table), results.json and
+miou_vs_fps.png (mIoU against frames/s, one point per interval, drawn with OpenCV).
+The theoretical speed-up is from FLOPs (keras_video.flops): a key frame costs
+N_feat + N_task, any other frame flow + warp + scale + N_task.
+
+Frames/s is the best of --repeats passes over the test videos (the machine is shared:
+the least-disturbed pass is the closest to the engine's own cost); mIoU comes from the
+first pass (every pass gives the same labels). Each engine step is XLA-compiled
+(--jit, default on, for every method alike): on a CPU the flow net's ~40 small layers
+cost more in per-op overhead than in arithmetic, which XLA fuses away.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from keras_video import cli  # noqa: E402,F401  quiets TensorFlow's start-up logging
+
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_video import configs, dff_training, flops, streaming, train  # noqa: E402
+from keras_video.models.dff import dff_parts  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTERVALS = (1, 2, 5, 10, 20)
+TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
+
+
+def train_both(runs, overrides):
+    dirs = {}
+    for experiment in ("seg_dff", "seg_frame"):
+        model_dir = os.path.join(runs, experiment)
+        config = configs.make_config(experiment, {**overrides, "model_dir": model_dir,
+                                                  "quiet": True})
+        start = time.time()
+        train.train(config)
+        print(f"{experiment}: {time.time() - start:.0f} s (0 if it was already trained)")
+        dirs[experiment] = model_dir
+    return dirs
+
+
+def theoretical(model):
+    """GFLOPs of a key frame, of a propagated frame, and their ratio."""
+    n_feat, n_flow, n_task = dff_parts(model)
+    feat, task, flow = (flops.gflops_per_example(m) for m in (n_feat, n_task, n_flow))
+    h, w, channels = n_feat.output.shape[1:]
+    # bilinear warp: 4 multiply-adds per output value; the scale field: 1 multiply
+    warp = 2 * h * w * channels * 4 / 1e9 + h * w * channels / 1e9
+    return {"feat_gflops": feat, "task_gflops": task, "flow_gflops": flow,
+            "warp_gflops": warp, "key_gflops": feat + task,
+            "propagate_gflops": flow + warp + task,
+            "frame_speedup": (feat + task) / (flow + warp + task)}
+
+
+def interval_speedup(cost, interval):
+    """Per-frame cost over DFF's mean cost per frame at a key interval."""
+    key, other = cost["key_gflops"], cost["propagate_gflops"]
+    return interval * key / (key + (interval - 1) * other)
+
+
+def run_all(models, frames, masks, num_classes, intervals, repeats, jit):
+    cases = [("per-frame", models["seg_frame"], "per_frame", 1)]
+    cases += [("DFF", models["seg_dff"], "dff", k) for k in intervals]
+    cases += [("DFF + DIS", models["seg_dff"], "dis", k) for k in intervals]
+    rows = [None] * len(cases)
+    # One engine per case: each compiles its steps once, and every pass reuses them.
+    engines = []
+    for name, model, mode, k in cases:
+        engine = streaming.StreamingSegmenter(model, mode, k, output="labels",
+                                              jit_compile=jit)
+        engine.warmup()
+        engines.append(engine)
+    for rep in range(repeats):
+        # All cases in each pass, so a burst of load on the machine hits every case
+        # about equally rather than one case's passes.
+        for i, (name, model, mode, k) in enumerate(cases):
+            scores = dff_training.evaluate_engine(engines[i], frames, masks, num_classes)
+            if rows[i] is None:
+                rows[i] = {"method": name, "mode": mode, "interval": k, **scores,
+                           "fps_passes": []}
+            rows[i]["fps_passes"].append(scores["fps"])
+            rows[i]["fps"] = max(rows[i]["fps_passes"])
+            print(f"pass {rep + 1}/{repeats} {name:9s} k={k:2d}: mIoU {scores['miou']:.4f} "
+                  f"{scores['fps']:.1f} frames/s", flush=True)
+    return rows
+
+
+def plot(rows, path, size=(900, 640)):
+    """mIoU (%) against frames/s; one point per interval, a line per method."""
+    width, height = size
+    margin = 70
+    image = np.full((height, width, 3), 255, np.uint8)
+    fps = np.array([r["fps"] for r in rows])
+    miou = np.array([100 * r["miou"] for r in rows])
+    x_lo, x_hi = 0.0, fps.max() * 1.08
+    y_lo = np.floor(miou.min() - 1)
+    y_hi = np.ceil(miou.max() + 1)
+
+    def px(x, y):
+        return (int(margin + (x - x_lo) / (x_hi - x_lo) * (width - 2 * margin)),
+                int(height - margin - (y - y_lo) / (y_hi - y_lo) * (height - 2 * margin)))
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.rectangle(image, px(x_lo, y_hi), px(x_hi, y_lo), (0, 0, 0), 1)
+    for i in range(6):
+        x = x_lo + i * (x_hi - x_lo) / 5
+        y = y_lo + i * (y_hi - y_lo) / 5
+        cv2.putText(image, f"{x:.0f}", (px(x, y_lo)[0] - 10, height - margin + 20), font, 0.45,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(image, f"{y:.1f}", (10, px(x_lo, y)[1] + 5), font, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    cv2.putText(image, "frames/s (batch 1, CPU)", (width // 2 - 90, height - 20), font, 0.55,
+                (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, "mIoU %", (10, margin - 25), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    colors = {"per-frame": (0, 0, 0), "DFF": (200, 40, 40), "DFF + DIS": (40, 40, 200)}
+    for legend, (method, color) in enumerate(colors.items()):
+        points = [px(r["fps"], 100 * r["miou"]) for r in rows if r["method"] == method]
+        for a, b in zip(points, points[1:]):
+            cv2.line(image, a, b, color, 1, cv2.LINE_AA)
+        for r, p in zip([r for r in rows if r["method"] == method], points):
+            cv2.circle(image, p, 5, color, -1, cv2.LINE_AA)
+            if method != "per-frame":
+                cv2.putText(image, f"k={r['interval']}", (p[0] + 6, p[1] - 6), font, 0.4,
+                            color, 1, cv2.LINE_AA)
+        cv2.putText(image, method, (width - margin - 130, margin + 20 + 20 * legend), font,
+                    0.5, color, 1, cv2.LINE_AA)
+    cv2.putText(image, "Deep Feature Flow: mIoU vs frames/s, key intervals 1-20",
+                (margin, margin - 40), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(path, image[..., ::-1])
+    return path
+
+
+def table(rows, cost, baseline):
+    lines = ["| method | key interval | mIoU (%) | drop vs per-frame (points) | frames/s | "
+             "speed-up (measured) | speed-up (FLOPs) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        flops_speedup = (interval_speedup(cost, r["interval"]) if r["mode"] == "dff"
+                         else 1.0 if r["mode"] == "per_frame" else float("nan"))
+        lines.append(f"| {r['method']} | {r['interval'] if r['mode'] != 'per_frame' else 1} | "
+                     f"{100 * r['miou']:.2f} | {100 * (baseline['miou'] - r['miou']):+.2f} | "
+                     f"{r['fps']:.1f} | {r['fps'] / baseline['fps']:.2f}x | "
+                     + ("-" if np.isnan(flops_speedup) else f"{flops_speedup:.2f}x") + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "dff_benchmark"))
+    parser.add_argument("--intervals", default=",".join(map(str, INTERVALS)))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jit", type=int, default=1)
+    parser.add_argument("--out", default=HERE)
+    parser.add_argument("--set", action="append", default=[],
+                        help="TrainConfig override for both models, NAME=VALUE (ints, "
+                             "floats or strings), e.g. --set epochs=2")
+    args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        field = {f.name: f for f in dataclasses.fields(configs.TrainConfig)}.get(name)
+        if field is None:
+            raise SystemExit(f"error: --set {item}: no TrainConfig field {name!r}")
+        overrides[name] = type(field.default)(value)
+    intervals = [int(k) for k in args.intervals.split(",")]
+
+    start = time.time()
+    dirs = train_both(args.runs, overrides)
+    train_seconds = time.time() - start
+    models = {name: keras.saving.load_model(os.path.join(d, train.BEST_MODEL), compile=False)
+              for name, d in dirs.items()}
+    with open(os.path.join(dirs["seg_dff"], train.CONFIG_FILE)) as f:
+        run_config = json.load(f)
+    num_classes = run_config["model_config"]["num_classes"]
+    frames, masks, _ = dff_training.load_clips(run_config["eval_data"], num_classes)
+    print(f"held-out: {len(frames)} videos x {frames.shape[1]} frames of "
+          f"{frames.shape[2]}x{frames.shape[3]} from {run_config['eval_data']}")
+
+    bench_start = time.time()
+    rows = run_all(models, frames, masks, num_classes, intervals, args.repeats,
+                   bool(args.jit))
+    cost = theoretical(models["seg_dff"])
+    baseline = rows[0]
+    at10 = next((r for r in rows if r["mode"] == "dff" and r["interval"] == 10), None)
+    verdict = {}
+    if at10 is not None:
+        speedup = at10["fps"] / baseline["fps"]
+        drop = 100 * (baseline["miou"] - at10["miou"])
+        verdict = {"speedup_k10": speedup, "miou_drop_k10_points": drop,
+                   "speedup_met": speedup >= TARGET_SPEEDUP, "drop_met": drop <= TARGET_DROP}
+    os.makedirs(args.out, exist_ok=True)
+    plot_path = plot(rows, os.path.join(args.out, "miou_vs_fps.png"))
+    text = table(rows, cost, baseline)
+    train_cfg = run_config["train"]
+    header = (
+        f"Date {datetime.date.today().isoformat()}; {len(frames)} held-out videos x "
+        f"{frames.shape[1]} frames, {frames.shape[2]}x{frames.shape[3]}, {num_classes} "
+        f"classes; N_feat {train_cfg['backbone']} width {train_cfg['width']} -> "
+        f"{train_cfg['feature_width']} channels, flow net width {train_cfg['flow_width']}; "
+        f"batch 1, XLA {'on' if args.jit else 'off'}, frames/s best of {args.repeats} "
+        f"passes.\n\nFLOPs per frame: key {cost['key_gflops']:.3f} G (N_feat "
+        f"{cost['feat_gflops']:.3f} + N_task {cost['task_gflops']:.4f}), propagated "
+        f"{cost['propagate_gflops']:.4f} G (flow {cost['flow_gflops']:.4f} + warp/scale "
+        f"{cost['warp_gflops']:.4f} + N_task): {cost['frame_speedup']:.1f}x per "
+        "propagated frame.\n")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(header + "\n" + text + "\n")
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"rows": rows, "flops": cost, "verdict": verdict,
+                   "train_seconds": train_seconds,
+                   "bench_seconds": time.time() - bench_start, "config": train_cfg}, f,
+                  indent=2)
+    print(header)
+    print(text)
+    print(f"plot: {plot_path}")
+    if verdict:
+        print(f"interval 10: {verdict['speedup_k10']:.2f}x per-frame frames/s (target >= "
+              f"{TARGET_SPEEDUP}x: {'met' if verdict['speedup_met'] else 'MISSED'}), mIoU "
+              f"drop {verdict['miou_drop_k10_points']:+.2f} points (target <= {TARGET_DROP}: "
+              f"{'met' if verdict['drop_met'] else 'MISSED'})")
+    print(f"training {train_seconds:.0f} s, benchmark {time.time() - bench_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
