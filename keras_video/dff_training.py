@@ -24,7 +24,6 @@ for them what train.py does for the clip models, with the same model_dir layout
 
 import dataclasses
 import json
-import math
 import os
 import time
 
