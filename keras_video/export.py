@@ -1,9 +1,11 @@
 """SavedModel export for serving: uint8 RGB frames in, predictions out.
 
 The `serve` signature takes frames [batch, frames, height, width, 3] uint8 RGB at any
-height and width (the frame count is the model's), resizes them (area averaging when
-shrinking, as the training pipeline's cv2.INTER_AREA; bilinear when growing), converts
-to gray if the model reads gray, and calls the model, whose first layer normalises.
+height and width (the frame count is the model's), resizes them to the clip's decode
+size (area averaging when shrinking, as the pipeline's cv2.INTER_AREA; bilinear when
+growing), converts to gray if the model reads gray, takes the evaluation crop (the
+centre view of keras_video.data.transforms) and calls the model, whose first layer
+normalises.
 A client only decodes frames and calls it. `meta.json` beside it tells the clip recipe,
 the task and the class names, so `keras_video.predict` needs nothing else.
 """
@@ -14,12 +16,16 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_video.data import transforms
+
 META = "meta.json"
 
 
 def serving_fn(model, clip):
-    """uint8 [B, T, H, W, 3] -> model output, resized and converted like training."""
-    height, width = clip.size
+    """uint8 [B, T, H, W, 3] -> model output, resized, converted and cropped like the
+    evaluation pipeline (decode size, then the evaluation view of clip.for_eval())."""
+    height, width = clip.decode_size
+    view = clip.for_eval()
 
     def serve(frames):
         shape = tf.shape(frames)
@@ -32,7 +38,8 @@ def serving_fn(model, clip):
                     lambda: tf.image.resize(x, (height, width), method="bilinear"))
         if clip.grayscale:
             x = tf.image.rgb_to_grayscale(x)
-        x = tf.reshape(x, tf.stack([batch, steps, height, width, clip.channels]))
+        x = transforms.eval_views(x, view)[0]  # the centre crop, as `evaluate` reads
+        x = tf.reshape(x, tf.stack([batch, steps, *clip.size, clip.channels]))
         return {"predictions": model(x, training=False)}
 
     return serve
