@@ -35,7 +35,6 @@ import io
 import os
 import pickle
 import re
-import sys
 import zipfile
 from collections.abc import Mapping
 

@@ -363,12 +363,9 @@ def train_dff(config, overwrite=False):
              "export": os.path.join(model_dir, "export"),
              "flow": os.path.join(model_dir, FLOW_PRETRAIN_WEIGHTS)}
     metrics_path = os.path.join(model_dir, train_lib.METRICS_FILE)
-    if os.path.isfile(metrics_path) and not overwrite:
-        with open(metrics_path) as f:
-            done = json.load(f)
-        print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
-              "pass --overwrite to train again, or another --model_dir.")
-        return done["metrics"]
+    done = train_lib.finished_metrics(model_dir, overwrite)
+    if done is not None:
+        return done
     if config.key_range < 0:
         raise ValueError(f"--key_range must be >= 0, got {config.key_range}")
     start = time.time()

@@ -128,6 +128,18 @@ def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, 
                     shuffle=False, verbose=2 if config.quiet else 1)
 
 
+def finished_metrics(model_dir, overwrite):
+    """The metrics of a finished run in model_dir (said so), or None to train."""
+    metrics_path = os.path.join(model_dir, METRICS_FILE)
+    if overwrite or not os.path.isfile(metrics_path):
+        return None
+    with open(metrics_path) as f:
+        done = json.load(f)
+    print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
+          "pass --overwrite to train again, or another --model_dir.")
+    return done["metrics"]
+
+
 def train(config, overwrite=False):
     """Runs the whole job for a TrainConfig; returns the held-out metrics."""
     if config.model in ("dff", "frame_seg"):
@@ -144,12 +156,9 @@ def train(config, overwrite=False):
         "feature_cache": os.path.join(model_dir, "feature_cache"),
     }
     metrics_path = os.path.join(model_dir, METRICS_FILE)
-    if os.path.isfile(metrics_path) and not overwrite:
-        with open(metrics_path) as f:
-            done = json.load(f)
-        print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
-              "pass --overwrite to train again, or another --model_dir.")
-        return done["metrics"]
+    done = finished_metrics(model_dir, overwrite)
+    if done is not None:
+        return done
     start = time.time()
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:

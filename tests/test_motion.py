@@ -16,19 +16,10 @@ from keras_video.data import decode
 from keras_video.data import generate
 from keras_video.data import motion
 from keras_video.data import sources
+from tree_utils import read_tree  # noqa: E402
 
 SPEC = motion.MotionSpec()
 K = len(motion.CLASSES)
-
-
-def read_tree(root):
-    out = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
 
 
 @pytest.fixture(scope="module")

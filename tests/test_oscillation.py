@@ -23,6 +23,7 @@ import pytest
 
 from keras_video.data import generate
 from keras_video.data import oscillation
+from tree_utils import read_tree  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED_CLIPS = os.path.join(REPO, "tests", "data", "seed_clips")
@@ -247,16 +248,6 @@ def test_labels_within_range_and_deterministic():
 
 
 # ---------------------------------------------------------------- generate
-
-
-def read_tree(root):
-    out = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
 
 
 @pytest.mark.parametrize("fmt", ["frames", "video"])

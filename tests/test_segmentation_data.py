@@ -13,18 +13,9 @@ from conftest import run_module
 from keras_video.data import datasets
 from keras_video.data import generate
 from keras_video.data import moving_shapes as ms
+from tree_utils import read_tree  # noqa: E402
 
 SPEC = ms.SegmentationSpec()
-
-
-def read_tree(root):
-    out = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
 
 
 def bilinear(image, x, y):
