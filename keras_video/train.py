@@ -162,7 +162,11 @@ def train(config, overwrite=False):
     start = time.time()
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        # float16 on a GPU; on a CPU TensorFlow has no float16 3D max-pool kernel, and
+        # bfloat16 is the type CPUs compute in fast (AVX512-BF16 / AMX).
+        gpus = tf.config.list_physical_devices("GPU")
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else
+                                                "mixed_bfloat16")
     strategy = distribute.get_strategy(config.strategy)
     splits = datasets.load_splits(config, data_dir=os.path.join(model_dir, "data"))
     clip = config.clip_spec()
