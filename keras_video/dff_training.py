@@ -371,7 +371,7 @@ def train_dff(config, overwrite=False):
     start = time.time()
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        train_lib.set_mixed_precision()
     strategy = distribute.get_strategy(config.strategy)
 
     parts = generate_splits(config, os.path.join(model_dir, "data"))

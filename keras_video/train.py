@@ -128,6 +128,13 @@ def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, 
                     shuffle=False, verbose=2 if config.quiet else 1)
 
 
+def set_mixed_precision():
+    """float16 on a GPU; on a CPU TensorFlow has no float16 3D max-pool kernel, and
+    bfloat16 is the type CPUs compute in fast (AVX512-BF16 / AMX)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
+
+
 def finished_metrics(model_dir, overwrite):
     """The metrics of a finished run in model_dir (said so), or None to train."""
     metrics_path = os.path.join(model_dir, METRICS_FILE)
@@ -162,11 +169,7 @@ def train(config, overwrite=False):
     start = time.time()
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
-        # float16 on a GPU; on a CPU TensorFlow has no float16 3D max-pool kernel, and
-        # bfloat16 is the type CPUs compute in fast (AVX512-BF16 / AMX).
-        gpus = tf.config.list_physical_devices("GPU")
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else
-                                                "mixed_bfloat16")
+        set_mixed_precision()
     strategy = distribute.get_strategy(config.strategy)
     splits = datasets.load_splits(config, data_dir=os.path.join(model_dir, "data"))
     clip = config.clip_spec()
