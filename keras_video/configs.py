@@ -7,6 +7,7 @@ no --experiment uses DEFAULT_EXPERIMENT[model].
 """
 
 import dataclasses
+import typing
 
 from keras_video.data.pipeline import ClipSpec
 
@@ -64,7 +65,8 @@ class TrainConfig:
     head_lr_multiplier: float = 1.0  # the head learns at lr x this (C3D seed: 10)
     model_dir: str = ""
     strategy: str = "auto"
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # bfloat16 compute on a CPU, float16 on a GPU
+    jit_compile: typing.Optional[bool] = None  # XLA; None: Keras's "auto" (train._jit_compile)
     seed: int = 0
     quiet: bool = False  # one line per epoch instead of progress bars (logs, CI)
     # Deep Feature Flow (--model=dff / frame_seg, keras_video.dff_training)

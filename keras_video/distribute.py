@@ -1,20 +1,181 @@
-"""Choosing a tf.distribute strategy by name."""
+"""Choosing a tf.distribute strategy by name, and what each worker of a multi-worker
+job reads and writes.
 
+    auto          MultiWorkerMirroredStrategy where TF_CONFIG names a cluster of several
+                  tasks; else MirroredStrategy over all visible GPUs, or the default
+                  strategy on a CPU
+    default       no distribution
+    mirrored      all GPUs, or, with none, all logical CPU devices (as tests configure)
+    multi_worker  tf.distribute.MultiWorkerMirroredStrategy, configured by the standard
+                  TF_CONFIG environment variable (one local worker without it)
+
+In a multi-worker job every worker runs the same command. `--batch_size` is the global
+batch, split evenly over all replicas. A training set that is a list of files is
+sharded by file before the decode (`distribute_dataset`): each worker decodes only its
+share. Otherwise (a TFDS source, or fewer files than workers) each worker reads the
+whole stream and tf.distribute keeps its part of every global batch (sharding by data).
+Only the chief writes into `--model_dir`; the others write the same files into
+throw-away directories (`output_dir`). All of them restore from `MODEL_DIR/backup`, so
+`--model_dir` must lie on a file system every worker sees.
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored")
+from keras_video.data.sources import Samples
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+
+
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """tf.distribute.MultiWorkerMirroredStrategy, with `reduce` taking what Keras 3 passes
+    it: Keras 3.15's `fit` fails on the plain strategy (keras-team/keras#20585,
+    tensorflow/tensorflow#72388) because it reduces a nest of per-replica values (the
+    first batch, for the model's symbolic build), which only MirroredStrategy accepts,
+    and reduces per-replica scalars (the step's logs) over axis 0, which they lack.
+    Both are reduced here as MirroredStrategy does: each value of the nest alone, a
+    scalar across replicas only."""
+
+    def reduce(self, reduce_op, value, axis=None):
+        def reduce_one(v):
+            scalar = self.experimental_local_results(v)[0].shape.rank == 0
+            return super(MultiWorkerMirroredStrategy, self).reduce(
+                reduce_op, v, None if scalar else axis)
+
+        return tf.nest.map_structure(reduce_one, value)
+
+
+def _tf_config_tasks():
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return sum(len(cluster.get(job, [])) for job in ("chief", "worker"))
 
 
 def get_strategy(name="auto"):
-    """auto: MirroredStrategy over all visible GPUs, the default strategy on a CPU.
-    mirrored: all GPUs, or, with none, all logical CPU devices (as tests configure).
-    """
+    """The strategy called `name` (one of STRATEGIES)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, not {name!r}")
+    if name == "multi_worker" or (name == "auto" and _tf_config_tasks() > 1):
+        return MultiWorkerMirroredStrategy()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "auto":
         return tf.distribute.MirroredStrategy(gpus) if gpus else tf.distribute.get_strategy()
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    raise ValueError(f"strategy must be one of {STRATEGIES}, not {name!r}")
+    devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def num_workers(strategy):
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    return strategy.num_replicas_in_sync // len(strategy.extended.worker_devices)
+
+
+def is_chief(strategy):
+    """True in the one process that writes the outputs (any process but a non-chief
+    worker of a multi-worker job)."""
+    return strategy.extended.should_checkpoint
+
+
+def output_dir(model_dir, strategy):
+    """Where this process writes: `model_dir` for the chief, a fresh temporary directory
+    for the other workers. They write the same files as the chief there, as in
+    TensorFlow's multi-worker tutorial, so that any collective op a save involves is
+    joined by every worker; the caller removes the directory at the end."""
+    if is_chief(strategy):
+        return model_dir
+    return tempfile.mkdtemp(prefix="keras_video_worker_")
+
+
+def shard(samples, index, count):
+    """Worker `index` of `count`'s share of a list of clips: every count-th clip from
+    clip `index`, the list first padded by repeating its first clips to a multiple of
+    `count` (as torch's DistributedSampler does), so every worker runs the same number
+    of equal batches: a step's global batch is then exactly the union of the workers'
+    batches, and no worker waits for a missing one."""
+    padded = -(-len(samples) // count) * count
+    return samples.subset((np.arange(padded) % len(samples))[index::count])
+
+
+def distribute_dataset(strategy, source, make_dataset, global_batch):
+    """The training or validation input for `model.fit` under `strategy`.
+
+    make_dataset(source, batch_size) -> a batched tf.data.Dataset of (clips, labels).
+    A list of at least as many files as workers in a multi-worker job is sharded by
+    file before the decode, and batched per replica: global_batch / replicas. Anything
+    else is batched by global_batch, and Keras lets tf.distribute split each global
+    batch over the replicas (every worker reading the whole stream: sharding by data).
+    """
+    workers = num_workers(strategy)
+    if workers == 1 or not isinstance(source, Samples) or len(source) < workers:
+        return make_dataset(source, global_batch)
+    replicas = strategy.num_replicas_in_sync
+    if global_batch % replicas:
+        raise ValueError(f"--batch_size={global_batch} is the global batch; it must be a "
+                         f"multiple of the {replicas} replicas")
+
+    def worker_dataset(context):
+        return make_dataset(
+            shard(source, context.input_pipeline_id, context.num_input_pipelines),
+            context.get_per_replica_batch_size(global_batch))
+
+    return strategy.distribute_datasets_from_function(worker_dataset)
+
+
+def _backup_files(directory):
+    weights = os.path.join(directory, "latest.weights.h5")
+    metadata = os.path.join(directory, "training_metadata.json")
+    return weights, metadata
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """keras.callbacks.BackupAndRestore for every strategy. Every worker restores from
+    `backup_dir`; the chief backs up into it and the other workers into their
+    throw-away `write_dir`, since two workers writing one file corrupt it. In a
+    multi-worker job the workers then check that they resumed from the same epoch: one
+    that cannot see `backup_dir` (no shared file system) would start afresh and train
+    with different weights."""
+
+    def __init__(self, backup_dir, write_dir=None, strategy=None):
+        super().__init__(backup_dir)
+        self.restore_dir = backup_dir
+        self.write_dir = write_dir or backup_dir
+        self.strategy = strategy
+
+    def _point_at(self, directory):
+        # The parent keeps its paths in these attributes (Keras 3.15).
+        self.backup_dir = directory
+        self._weights_path, self._training_metadata_path = _backup_files(directory)
+        self._prev_weights_path = f"{self._weights_path}.bkp"
+        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+
+    def on_train_begin(self, logs=None):
+        self._point_at(self.restore_dir)
+        super().on_train_begin(logs)
+        self._point_at(self.write_dir)
+        if self.strategy is not None and num_workers(self.strategy) > 1:
+            self._check_workers_agree()
+
+    def _check_workers_agree(self):
+        epoch = resumed_epoch(self.restore_dir)
+        strategy = self.strategy
+        epochs = strategy.gather(strategy.run(lambda: tf.constant([epoch])), axis=0)
+        epochs = sorted(set(epochs.numpy().tolist()))
+        if len(epochs) > 1:
+            raise RuntimeError(
+                f"{self.restore_dir}: the workers resumed from different epochs "
+                f"{epochs}; --model_dir must be a directory every worker shares")
+
+
+def resumed_epoch(backup_dir):
+    """The number of finished epochs a backup in `backup_dir` holds (0: none)."""
+    path = _backup_files(backup_dir)[1]
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f).get("epoch", 0)
+    return 0

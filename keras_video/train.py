@@ -9,7 +9,9 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
+import typing
 
 from keras_video import cli  # first: quiets TensorFlow's start-up logging
 
@@ -88,14 +90,6 @@ def _first_examples(dataset, limit):
     return np.concatenate(clips)[:limit], np.concatenate(labels)[:limit]
 
 
-def _resumed_epoch(backup_dir):
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f).get("epoch", 0)
-    return 0
-
-
 def _uses_feature_cache(config):
     return config.model == "cnn_lstm" and config.freeze_backbone
 
@@ -103,11 +97,9 @@ def _uses_feature_cache(config):
 def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths):
     """Trains end to end, or only the head on cached features of a frozen backbone."""
     if not _uses_feature_cache(config):
-        steps = None
-        if config.steps_per_epoch:
-            train_ds, steps = train_ds.repeat(), config.steps_per_epoch
         return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                         steps_per_epoch=steps, shuffle=False,  # the pipeline shuffles
+                         steps_per_epoch=config.steps_per_epoch or None,
+                         shuffle=False,  # the pipeline shuffles
                          callbacks=callbacks, verbose=2 if config.quiet else 1)
     feature_model, head = features.split_model(model)
     print("Computing per-frame features of the frozen backbone once (cached in "
@@ -120,12 +112,18 @@ def _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, 
         paths["num_val"])
     with strategy.scope():
         head.compile(optimizer=_optimizer(config, steps_per_epoch, head), loss=_loss(config),
-                     metrics=_metrics(config))
+                     metrics=_metrics(config), jit_compile=_jit_compile(config))
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(y_train), seed=config.seed).batch(config.batch_size))
     val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
     return head.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
                     shuffle=False, verbose=2 if config.quiet else 1)
+
+
+def _jit_compile(config):
+    """Keras's compile(jit_compile=...): None leaves it to Keras ("auto": XLA with a GPU,
+    none on a CPU)."""
+    return "auto" if config.jit_compile is None else config.jit_compile
 
 
 def set_mixed_precision():
@@ -155,14 +153,6 @@ def train(config, overwrite=False):
     model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
     config = dataclasses.replace(config, model_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)
-    paths = {
-        "logs": os.path.join(model_dir, "logs"),
-        "backup": os.path.join(model_dir, "backup"),
-        "best": os.path.join(model_dir, BEST_MODEL),
-        "export": os.path.join(model_dir, "export"),
-        "feature_cache": os.path.join(model_dir, "feature_cache"),
-    }
-    metrics_path = os.path.join(model_dir, METRICS_FILE)
     done = finished_metrics(model_dir, overwrite)
     if done is not None:
         return done
@@ -171,12 +161,24 @@ def train(config, overwrite=False):
     if config.mixed_precision:
         set_mixed_precision()
     strategy = distribute.get_strategy(config.strategy)
-    splits = datasets.load_splits(config, data_dir=os.path.join(model_dir, "data"))
+    # Only the chief writes into model_dir; the other workers of a multi-worker job
+    # write the same files into a directory of their own and delete it at the end.
+    out_dir = distribute.output_dir(model_dir, strategy)
+    paths = {
+        "logs": os.path.join(out_dir, "logs"),
+        "backup": os.path.join(model_dir, "backup"),  # every worker restores from here
+        "backup_write": os.path.join(out_dir, "backup"),
+        "best": os.path.join(out_dir, BEST_MODEL),
+        "export": os.path.join(out_dir, "export"),
+        "feature_cache": os.path.join(out_dir, "feature_cache"),
+    }
+    metrics_path = os.path.join(out_dir, METRICS_FILE)
+    splits = datasets.load_splits(config, data_dir=os.path.join(out_dir, "data"))
     clip = config.clip_spec()
     task = splits.task
     config = dataclasses.replace(config, task=task)
     model_config = config.model_config(splits.num_classes)
-    with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
+    with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
         json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
                              if k != "quiet"},
                    "model_config": model_config,
@@ -186,12 +188,29 @@ def train(config, overwrite=False):
     global_batch = config.batch_size
     # Clips read once for the feature cache need no cache of their own.
     cache = None if _uses_feature_cache(config) else (config.cache or None)
-    train_ds = make_dataset(splits.train, clip, global_batch, training=True,
-                            seed=config.seed, cache=cache,
-                            on_bad_sample=config.on_bad_sample)
     eval_clip = clip.for_eval()
-    val_ds = make_dataset(splits.val, eval_clip, global_batch, training=False,
+
+    def train_input(source, batch_size):
+        ds = make_dataset(source, clip, batch_size, training=True, seed=config.seed,
                           cache=cache, on_bad_sample=config.on_bad_sample)
+        # A fixed number of steps per epoch reads the training set round and round.
+        return ds.repeat() if config.steps_per_epoch else ds
+
+    def val_input(source, batch_size):
+        return make_dataset(source, eval_clip, batch_size, training=False, cache=cache,
+                            on_bad_sample=config.on_bad_sample)
+
+    if _uses_feature_cache(config):
+        # Every worker computes the features of every clip; Keras then shards the
+        # in-memory features by data.
+        train_ds = make_dataset(splits.train, clip, global_batch, training=True,
+                                seed=config.seed, on_bad_sample=config.on_bad_sample)
+        val_ds = val_input(splits.val, global_batch)
+    else:
+        train_ds = distribute.distribute_dataset(strategy, splits.train, train_input,
+                                                 global_batch)
+        val_ds = distribute.distribute_dataset(strategy, splits.val, val_input,
+                                               global_batch)
     steps_per_epoch = config.steps_per_epoch or max(
         1, math.ceil(len(splits.train) / global_batch))
     if cache:
@@ -209,14 +228,15 @@ def train(config, overwrite=False):
                   f"({sum(int(np.prod(w.shape)) for layer in frozen for w in layer.weights):,} "
                   "weights)")
         model.compile(optimizer=_optimizer(config, steps_per_epoch, model),
-                      loss=_loss(config), metrics=_metrics(config))
+                      loss=_loss(config), metrics=_metrics(config),
+                      jit_compile=_jit_compile(config))
     if not config.quiet:
         model.summary()
 
     val_clips, val_labels = _first_examples(
         make_dataset(splits.val, eval_clip, global_batch, training=False,
                      on_bad_sample=config.on_bad_sample), 256)
-    resumed = _resumed_epoch(paths["backup"])
+    resumed = distribute.resumed_epoch(paths["backup"])
     if resumed:
         print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
               f"{config.epochs} done")
@@ -226,7 +246,7 @@ def train(config, overwrite=False):
         val_feats = np.asarray(feature_model.predict(val_clips, verbose=0))
         predict_fn = lambda _: head.predict(val_feats, verbose=0)  # noqa: E731
     callbacks = [
-        keras.callbacks.BackupAndRestore(paths["backup"]),
+        distribute.BackupAndRestore(paths["backup"], paths["backup_write"], strategy),
         BestModelCheckpoint(paths["best"], model),
         keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
         ImageSummaries(os.path.join(paths["logs"], "images"), task, val_clips[0],
@@ -235,6 +255,13 @@ def train(config, overwrite=False):
     paths.update(num_train=len(splits.train), num_val=len(splits.val))
     _fit(config, strategy, model, train_ds, val_ds, steps_per_epoch, callbacks, paths)
     train_time = time.time() - start
+    if out_dir != model_dir:
+        # Evaluation and export below run on a model loaded outside the strategy, with
+        # no collective op to join: they are the chief's alone.
+        shutil.rmtree(out_dir, ignore_errors=True)
+        print(f"Worker done after {train_time:.0f} s; the chief writes the results to "
+              f"{model_dir}")
+        return {}
 
     best = keras.saving.load_model(paths["best"], compile=False)
     test_ds = make_dataset(splits.test, eval_clip, global_batch, training=False,
@@ -274,7 +301,7 @@ def define_flags():
     for field in dataclasses.fields(configs.TrainConfig):
         name, default = field.name, field.default
         help_text = f"(default from the experiment; built-in {default!r})"
-        if isinstance(default, bool):
+        if isinstance(default, bool) or field.type == typing.Optional[bool]:
             flags.DEFINE_boolean(name, None, help_text)
         elif isinstance(default, int):
             flags.DEFINE_integer(name, None, help_text)
