@@ -92,6 +92,21 @@ def output_dir(model_dir, strategy):
     return tempfile.mkdtemp(prefix="keras_video_worker_")
 
 
+def barrier(strategy):
+    """Every worker of a multi-worker job waits here for the others (one small
+    all-gather); a worker that ended first would look crashed to the coordination
+    service of those still working."""
+    if num_workers(strategy) > 1:
+        gather(strategy, 1)
+
+
+def gather(strategy, value):
+    """[the int `value` of every replica], on every worker."""
+    # In a tf.function: strategy.run outside one warns of a significant overhead.
+    return tf.function(lambda: strategy.gather(
+        strategy.run(lambda: tf.constant([value])), axis=0))().numpy().tolist()
+
+
 def shard(samples, index, count):
     """Worker `index` of `count`'s share of a list of clips: every count-th clip from
     clip `index`, the list first padded by repeating its first clips to a multiple of
@@ -162,10 +177,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self._check_workers_agree()
 
     def _check_workers_agree(self):
-        epoch = resumed_epoch(self.restore_dir)
-        strategy = self.strategy
-        epochs = strategy.gather(strategy.run(lambda: tf.constant([epoch])), axis=0)
-        epochs = sorted(set(epochs.numpy().tolist()))
+        epochs = sorted(set(gather(self.strategy, resumed_epoch(self.restore_dir))))
         if len(epochs) > 1:
             raise RuntimeError(
                 f"{self.restore_dir}: the workers resumed from different epochs "

@@ -261,6 +261,7 @@ def train(config, overwrite=False):
         shutil.rmtree(out_dir, ignore_errors=True)
         print(f"Worker done after {train_time:.0f} s; the chief writes the results to "
               f"{model_dir}")
+        distribute.barrier(strategy)
         return {}
 
     best = keras.saving.load_model(paths["best"], compile=False)
@@ -284,6 +285,7 @@ def train(config, overwrite=False):
         json.dump({"metrics": results, "train_seconds": train_time,
                    "total_seconds": time.time() - start, "eval_data": splits.test_spec},
                   f, indent=2)
+    distribute.barrier(strategy)  # the other workers waited for the results
     print(f"\nmodel directory : {model_dir}")
     print(f"best model      : {paths['best']}")
     print(f"SavedModel      : {paths['export']}  (signature 'serve', uint8 RGB frames)")

@@ -53,8 +53,10 @@ def _run_together(commands):
     return [(p.returncode, out) for p, out in zip(procs, outputs)]
 
 
-def _env(tf_config=None):
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _env(tmp_dir, tf_config=None):
+    # TMPDIR: the throw-away output directories of the non-chief workers land there.
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "TMPDIR": str(tmp_dir)}
     env.pop("TF_CONFIG", None)
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
@@ -63,9 +65,10 @@ def _env(tf_config=None):
 
 def _two_workers(data, out, model_dir, *extra):
     addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    return [([f"--strategy=multi_worker", f"--data={data}", f"--out={out}{i}",
+    return [(["--strategy=multi_worker", f"--data={data}", f"--out={out}{i}",
               f"--model_dir={model_dir}", *extra],
-             _env({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}))
+             _env(model_dir.parent,
+                  {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}))
             for i in range(2)]
 
 
@@ -78,8 +81,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("multi_worker")
     data = generate.write_motion(str(root / "data"), 16, seed=0, frames=16, size=32,
                                  progress=False)  # 16 clips: 2 global batches of 8
-    one = ([f"--strategy=default", f"--data={data}", f"--out={root / 'one'}",
-            f"--model_dir={root / 'one_dir'}"], _env())
+    one = (["--strategy=default", f"--data={data}", f"--out={root / 'one'}",
+            f"--model_dir={root / 'one_dir'}"], _env(root))
     model_dir = root / "two_dir"
     first = _run_together([one] + _two_workers(data, root / "two", model_dir,
                                                "--stop_after_epoch=1"))
