@@ -104,21 +104,31 @@ def matmul_gflops(n=4096, repeats=5):
     return tf_rate, 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="c3d,r3d18,r3d50")
+def argument_parser(doc, models, steps):
+    """The flags of this benchmark, shared with experiments/bench_precision_xla.py."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--models", default=models)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--rounds", type=int, default=3)
+    return parser
+
+
+def random_batch(args):
+    """(clips, labels): the one random batch every timed step reads."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (args.batch, args.frames, args.size, args.size, 3))
+    return x.astype(np.float32), rng.integers(0, NUM_CLASSES, args.batch)
+
+
+def main():
+    parser = argument_parser(__doc__, "c3d,r3d18,r3d50", steps=3)
     parser.add_argument("--jit_compile", action="store_true")
     args = parser.parse_args()
 
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (args.batch, args.frames, args.size, args.size, 3))
-    x = x.astype(np.float32)
-    y = rng.integers(0, NUM_CLASSES, args.batch)
+    x, y = random_batch(args)
     tf_peak, torch_peak = matmul_gflops()
     print(f"# {datetime.date.today()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}, "

@@ -30,13 +30,15 @@ import json
 import os
 import platform
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from keras_video import distribute  # noqa: E402
 
 
 def worker(args):
@@ -47,7 +49,6 @@ def worker(args):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(2)
-    from keras_video import distribute
     from keras_video.models import build_model
 
     strategy = distribute.get_strategy(args.strategy)
@@ -70,26 +71,15 @@ def worker(args):
     print(json.dumps({"step_seconds": steps.tolist(), "parameters": model.count_params()}))
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_setup(args, strategy, workers):
     """Starts `workers` pinned processes; returns their (step seconds, parameters)."""
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
-    addresses = [f"127.0.0.1:{p}" for p in _free_ports(workers)]
+    tf_configs = distribute.local_tf_configs(workers)
     procs = []
     for index in range(workers):
         if workers > 1:
-            env = {**env, "TF_CONFIG": json.dumps(
-                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})}
+            env = {**env, "TF_CONFIG": tf_configs[index]}
         command = ["taskset", "-c", str(index % os.cpu_count()), sys.executable,
                    os.path.abspath(__file__), "--worker", f"--strategy={strategy}",
                    *(f"--{k}={v}" for k, v in vars(args).items()

@@ -13,7 +13,6 @@ load from other processes hits all four alike. Printed as a markdown table: trai
 clips/s (median over rounds) and the ratio to float32 without XLA.
 """
 
-import argparse
 import datetime
 import os
 import platform
@@ -25,7 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402  (puts the repository on sys.path)
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_video import train  # noqa: E402
@@ -44,19 +42,8 @@ def training_step(name, x, y, mixed_precision, jit_compile):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="c3d,r3d18")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=112)
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (args.batch, args.frames, args.size, args.size, 3))
-    x = x.astype(np.float32)
-    y = rng.integers(0, bench_models.NUM_CLASSES, args.batch)
+    args = bench_models.argument_parser(__doc__, "c3d,r3d18", steps=2).parse_args()
+    x, y = bench_models.random_batch(args)
     print(f"# {datetime.date.today()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, GPUs {len(tf.config.list_physical_devices('GPU'))}, "
           f"TF {tf.__version__}, Keras {keras.__version__}")

@@ -21,6 +21,7 @@ throw-away directories (`output_dir`). All of them restore from `MODEL_DIR/backu
 
 import json
 import os
+import socket
 import tempfile
 
 import keras
@@ -68,6 +69,19 @@ def get_strategy(name="auto"):
         return tf.distribute.get_strategy()
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
+
+
+def local_tf_configs(count):
+    """TF_CONFIG values (JSON) of a job of `count` workers on free ports of 127.0.0.1:
+    a multi-worker job on one machine, as the tests and experiments run one."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": {"worker": workers},
+                        "task": {"type": "worker", "index": i}}) for i in range(count)]
 
 
 def num_workers(strategy):

@@ -10,9 +10,7 @@ workers end right after epoch 1's backup (tests/multi_worker_job.py --stop_after
 as such a restart would find them.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +22,6 @@ from conftest import ROOT, TESTS
 
 JOB = os.path.join(TESTS, "multi_worker_job.py")
 TIMEOUT = 240  # seconds for each phase; the processes end by themselves well before
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _run_together(commands):
@@ -59,17 +47,16 @@ def _env(tmp_dir, tf_config=None):
            "TMPDIR": str(tmp_dir)}
     env.pop("TF_CONFIG", None)
     if tf_config:
-        env["TF_CONFIG"] = json.dumps(tf_config)
+        env["TF_CONFIG"] = tf_config
     return env
 
 
 def _two_workers(data, out, model_dir, *extra):
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    from keras_video.distribute import local_tf_configs
+
     return [(["--strategy=multi_worker", f"--data={data}", f"--out={out}{i}",
-              f"--model_dir={model_dir}", *extra],
-             _env(model_dir.parent,
-                  {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}))
-            for i in range(2)]
+              f"--model_dir={model_dir}", *extra], _env(model_dir.parent, tf_config))
+            for i, tf_config in enumerate(local_tf_configs(2))]
 
 
 @pytest.fixture(scope="module")
