@@ -193,7 +193,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def _check_workers_agree(self):
         epochs = sorted(set(gather(self.strategy, resumed_epoch(self.restore_dir))))
         if len(epochs) > 1:
-            raise RuntimeError(
+            raise ValueError(  # keras_video.cli prints it as one line
                 f"{self.restore_dir}: the workers resumed from different epochs "
                 f"{epochs}; --model_dir must be a directory every worker shares")
 
