@@ -116,7 +116,9 @@ def jpeg_reduction(shape, size):
     return 1
 
 
-def _resize(frame, size):
+def resize_frame(frame, size):
+    """A frame at `size` (height, width): INTER_AREA when shrinking, INTER_LINEAR when
+    growing, the frame itself when `size` is None or already its size."""
     if size is None or frame.shape[:2] == tuple(size):
         return frame
     h, w = size
@@ -131,7 +133,7 @@ def _finish(frames, size, grayscale, bgr=True):
     (or gray) uint8 array [T, H, W, C]."""
     out = []
     for frame in frames:
-        frame = _resize(frame, size)
+        frame = resize_frame(frame, size)
         if frame.ndim == 2:  # decoded as gray
             out.append(frame[..., None])
         elif grayscale:
@@ -211,10 +213,10 @@ def _video_frames(path, pick, size, grayscale, packets):
                 return item
             if not ok or item is None:
                 raise BadSampleError(path, f"frame {i} could not be decoded")
-            return _resize(item, size)  # resized as it is read: less to hold
+            return resize_frame(item, size)  # resized as it is read: less to hold
 
         def decoded(item):
-            return item if jpeg is None else _resize(jpeg(item), size)
+            return item if jpeg is None else resize_frame(jpeg(item), size)
 
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if declared <= 0 or pick is None:
@@ -243,6 +245,25 @@ def _video_frames(path, pick, size, grayscale, packets):
         cap.release()
 
 
+def jpeg_packets(path):
+    """Every frame of an MJPEG video as the JPEG bytes it is stored as (each checked to
+    decode at the video's size), or None for other codecs and for packets that are not
+    plain JPEG images."""
+    cap = _open_video(path)
+    try:
+        jpeg = _jpeg_packets(cap, None, False)
+        packets = []
+        while jpeg is not None and cap.grab():
+            packet = cap.retrieve()[1]
+            jpeg(packet)
+            packets.append(packet.tobytes())
+        return packets or None
+    except _NotPlainJpeg:
+        return None
+    finally:
+        cap.release()
+
+
 def _read_video_frames(path, pick, size, grayscale):
     """_video_frames through JPEG packets where the video is MJPEG, else through FFmpeg
     (also when the packets turn out not to be plain JPEG: FFmpeg then has the say on
@@ -262,7 +283,7 @@ def read_video(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
     return _finish(_read_video_frames(path, pick, size, grayscale), size, grayscale)
 
 
-def _read_image(path, size, grayscale):
+def read_image(path, size=None, grayscale=False):
     """One image file, BGR, or gray [H, W] where a JPEG was decoded as gray; a JPEG at
     the reduced scale `jpeg_reduction` allows."""
     data = np.fromfile(path, np.uint8)
@@ -287,7 +308,7 @@ def read_frame_folder(path, num_frames, mode="uniform", stride=1, rng=None, size
     for i in idx:
         i = int(i)
         if i not in cache:
-            cache[i] = _read_image(files[i], size, grayscale)
+            cache[i] = read_image(files[i], size, grayscale)
         frames.append(cache[i])
     shapes = {f.shape for f in frames}
     if len(shapes) > 1 and size is None:
