@@ -295,17 +295,19 @@ def _parse(record):
 
 
 def _records(source, training, seed):
-    """(record number, serialized SequenceExample) of the source's clips; in training
-    the shard order is shuffled each epoch and records pass a shuffle buffer."""
+    """(record number, serialized SequenceExample) of the source's clips, in record
+    order; in training the shard order is shuffled each epoch, four shards are read at
+    once and records pass a shuffle buffer."""
     paths = [p for p, _ in source.shards]
     starts = np.cumsum([0] + [count for _, count in source.shards])[:-1]
     ds = tf.data.Dataset.from_tensor_slices((paths, starts.astype(np.int64)))
     if training:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    # Outside training, shard after shard: clips come in record order.
     ds = ds.interleave(
         lambda path, start: tf.data.TFRecordDataset(path).enumerate(start),
-        cycle_length=min(len(paths), 4), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training)
+        cycle_length=min(len(paths), 4) if training else 1,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if len(source.records) < source.total_records:  # a split: keep its records only
         keep = np.zeros(source.total_records, bool)
         keep[source.records] = True

@@ -156,8 +156,10 @@ def _source(spec, num, seed, on_bad_sample, workdir):
                                                fmt="video", progress=False)
     source = sources.from_spec(spec, on_bad_sample)
     if isinstance(source, sources.TfdsSource):
-        _, class_names = source.load()
-        num = source.builder().info.splits[source.split].num_examples
+        ds, class_names = source.load()
+        num = int(ds.cardinality())
+        if num < 0:  # unknown: count the examples
+            num = int(ds.reduce(0, lambda count, _: count + 1))
         return source, "classification", class_names, num
     return source, source.task, source.class_names, len(source)
 
