@@ -40,6 +40,11 @@ def run(main):
             _fail(str(e))
         except tf.errors.OpError as e:
             message = bad_sample_message(e)
+            if message is None and isinstance(e, tf.errors.DataLossError):
+                # A damaged TFRecord shard; TensorFlow's message does not name it.
+                from keras_video.data import tfrecord
+
+                message = tfrecord.locate_damage()
             if message is None:
                 raise
             _fail(message)

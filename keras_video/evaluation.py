@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_video import summaries
-from keras_video.data import decode, pipeline, sampling, transforms
+from keras_video.data import decode, pipeline, sampling, tfrecord, transforms
 
 PROTOCOLS = ("clip", "video")
 
@@ -77,10 +77,15 @@ def video_clip_dataset(source, clip, protocol="video", three_crop=False, batch_s
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
     clip = clip.for_eval()
-    ds, from_array = pipeline.source_dataset(source)
-    reader = _video_clips_reader if protocol == "video" else _centre_clip_reader
-    ds = pipeline.decode_stage(ds, reader(clip, from_array), (None, *clip.decoded_shape),
-                               on_bad_sample, skip_log)
+    if isinstance(source, tfrecord.TfrecordSource):
+        ds = tfrecord.clip_dataset(source, clip, video_clips_of=protocol == "video")
+        if protocol == "clip":
+            ds = ds.map(lambda frames, label, seed: (frames[None], label, seed))
+    else:
+        ds, from_array = pipeline.source_dataset(source)
+        reader = _video_clips_reader if protocol == "video" else _centre_clip_reader
+        ds = pipeline.decode_stage(ds, reader(clip, from_array),
+                                   (None, *clip.decoded_shape), on_bad_sample, skip_log)
     num_views = 3 if three_crop else 1
     height, width = clip.decode_size
 

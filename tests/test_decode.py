@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SEED_CLIPS, VIDEOS
-from keras_video.data import decode
+from keras_video.data import decode, sampling
 from keras_video.data.decode import BadSampleError
 
 
@@ -106,3 +106,98 @@ def test_bad_frame_folders(tmp_path):
         decode.read_clip(str(broken), 30, "first")
     assert info.value.path == str(broken / "o (3).jpg")
     assert "unreadable image" in info.value.problem
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+
+
+def _full_decode(path, num_frames, size, grayscale=False, reduce_first=1):
+    """What read_clip gave before reduced JPEG decoding: every frame at full size, one
+    INTER_AREA resize (reduce_first=N: an exact INTER_AREA to 1/N size first)."""
+    frames = decode.read_all_frames(path, grayscale=grayscale)
+    frames = frames[sampling.frame_indices(len(frames), num_frames, "uniform")]
+    if reduce_first > 1:
+        reduced = (frames.shape[1] // reduce_first, frames.shape[2] // reduce_first)
+        frames = np.stack([decode.resize_frame(f, reduced) for f in frames])
+    out = np.stack([decode.resize_frame(f, size) for f in frames])
+    return out if out.ndim == 4 else out[..., None]
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 40), (100, 100)])
+def test_reduced_jpeg_decode_is_as_close_to_one_area_resize_as_an_exact_halving(
+        size, oscillation_videos):
+    # Tolerance: a 1/2-scale JPEG decode is a 2x2 box average to within 2 levels (see the
+    # 112x112 test below); the INTER_AREA resize that follows is then a second box filter,
+    # and two box filters in a row are not one: thin lines land up to a fraction of an
+    # output pixel elsewhere (up to ~70 levels on the 1-px lines of these clips). That is
+    # the price of any two-stage resize, exact 2x area halvings included, so the fast
+    # path must be within 0.5 dB PSNR and 0.1 levels mean of those halvings +
+    # INTER_AREA (measured: within 0.13 dB and 0.06), and at least 30 dB from the
+    # one-pass INTER_AREA (measured 34-36 dB; INTER_LINEAR, the seed's resize, is 25 dB
+    # on these clips).
+    paths = [os.path.join(oscillation_videos, f"clip_{k:05d}.avi") for k in (0, 5)]
+    paths.append(os.path.join(SEED_CLIPS, "sample_1"))  # a folder of the seed's .jpg
+    reduction = decode.jpeg_reduction((224, 224), size)
+    assert reduction == (4 if size == (48, 40) else 2)
+    for path in paths:
+        fast = decode.read_clip(path, 30, "uniform", size=size)
+        exact = _full_decode(path, 30, size)
+        halved = _full_decode(path, 30, size, reduce_first=reduction)
+        assert fast.shape == exact.shape == (30, *size, 3)
+        assert not np.array_equal(fast, exact)  # the reduced decode did run
+        assert _psnr(fast, exact) >= max(30.0, _psnr(halved, exact) - 0.5), path
+        assert np.abs(fast.astype(int) - exact).mean() <= \
+            np.abs(halved.astype(int) - exact).mean() + 0.1, path
+
+
+def test_reduced_jpeg_decode_at_an_exact_factor(oscillation_videos):
+    path = os.path.join(oscillation_videos, "clip_00001.avi")
+    for grayscale in (False, True):
+        fast = decode.read_clip(path, 30, "uniform", size=(112, 112), grayscale=grayscale)
+        exact = _full_decode(path, 30, (112, 112), grayscale)
+        assert np.abs(fast.astype(int) - exact).max() <= 3
+
+
+def test_mjpeg_packets_decode_only_the_sampled_frames(oscillation_videos):
+    path = os.path.join(oscillation_videos, "clip_00002.avi")
+    every = decode.read_all_frames(path)
+    ffmpeg = _full_decode(path, 30, None)
+    assert np.abs(every.astype(int) - ffmpeg).max() <= 1  # libjpeg vs FFmpeg's decoder
+    rng = np.random.default_rng(0)
+    clip = decode.read_clip(path, 8, "random", stride=3, rng=rng)
+    start = np.random.default_rng(0).integers(0, 30 - 22 + 1)
+    np.testing.assert_array_equal(clip, every[start + 3 * np.arange(8)])
+    assert len(decode.jpeg_packets(path)) == 30
+
+
+@pytest.mark.parametrize("name", ["h264_320x240_25fps_75f.mp4",
+                                  "vp9_320x240_25fps_50f.webm",
+                                  "xvid_320x240_25fps_100f.avi"])
+def test_other_codecs_take_the_ffmpeg_path(name, monkeypatch):
+    path = os.path.join(VIDEOS, name)
+    assert decode.jpeg_packets(path) is None
+    clip = decode.read_clip(path, 8, "uniform", size=(56, 56))
+    monkeypatch.setattr(decode, "REDUCED_JPEG", False)
+    np.testing.assert_array_equal(clip, decode.read_clip(path, 8, "uniform", size=(56, 56)))
+
+
+def test_jpeg_size_reads_the_header():
+    image = np.zeros((37, 53, 3), np.uint8)
+    assert decode.jpeg_size(cv2.imencode(".jpg", image)[1]) == (37, 53)
+    assert decode.jpeg_size(cv2.imencode(".png", image)[1].tobytes()) is None
+    assert decode.jpeg_reduction((240, 320), (112, 112)) == 2
+    assert decode.jpeg_reduction((240, 320), (64, 64)) == 2  # 1/4 is 60 high
+    assert decode.jpeg_reduction((720, 1280), (64, 64)) == 8
+    assert decode.jpeg_reduction((224, 224), (128, 171)) == 1
+
+
+def test_truncated_mjpeg_names_the_file(tmp_path, oscillation_videos):
+    data = open(os.path.join(oscillation_videos, "clip_00003.avi"), "rb").read()
+    path = str(tmp_path / "cut.avi")
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+    with pytest.raises(BadSampleError) as info:
+        decode.read_clip(path, 30, "uniform", size=(64, 64))
+    assert info.value.path == path

@@ -7,7 +7,7 @@
                          the official train list minus a validation hold-out of whole
                          groups (UCF101 `_gNN_`, HMDB51 source film), and the official
                          test list; test_spec "ucf101:PATH:split1:test" re-finds it
-  PATH (any layout of keras_video.data.sources)
+  PATH (any layout of keras_video.data.sources, tfrecord:DIR included)
                          validation and, without --eval_data, test are held out by a
                          seeded split of the clips, by whole UCF101 groups where the
                          file names carry them

@@ -3,8 +3,22 @@
 Every problem with an input file raises `BadSampleError`, whose message names the file
 and says what is wrong; nothing here returns silently wrong data. Frames come out RGB
 (OpenCV decodes BGR; the ResNet+LSTM seed fed BGR to an RGB network, we never do).
+
+JPEG frames (folders of .jpg files, and MJPEG videos, whose packets are JPEG images)
+are decoded at reduced scale when the clip is much smaller than the frame: libjpeg's
+scaled inverse DCT (cv2.IMREAD_REDUCED_COLOR_2/4/8) gives the frame at 1/N of its size
+for less work than the full decode, and the INTER_AREA resize that remains is small.
+N is the largest of 8, 4, 2 that leaves the frame at least the clip's size
+(`jpeg_reduction`). An MJPEG video is read as raw packets, so frames the clip does not
+sample are never decoded at all. The result is close to, not bit-identical with, the
+full decode followed by one INTER_AREA resize: a 1/N DCT-domain scale is a 2x2 (NxN)
+box average to within 2 levels, but two box filters in a row are not one box filter,
+so thin edges move by up to a fraction of an output pixel (tests/test_decode.py states
+the tolerance). `REDUCED_JPEG = False` turns this off. Other codecs (H.264, VP9, Xvid,
+...) are decoded by FFmpeg in full, as before.
 """
 
+import functools
 import os
 import re
 
@@ -17,6 +31,18 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v",
                     ".wmv", ".flv", ".3gp", ".ogv")
 
+REDUCED_JPEG = True  # decode JPEG frames at 1/2, 1/4 or 1/8 scale where the clip allows
+JPEG_REDUCTIONS = (8, 4, 2)
+_JPEG_FLAGS = {  # (reduction, grayscale) -> imdecode flag
+    (1, False): cv2.IMREAD_COLOR, (2, False): cv2.IMREAD_REDUCED_COLOR_2,
+    (4, False): cv2.IMREAD_REDUCED_COLOR_4, (8, False): cv2.IMREAD_REDUCED_COLOR_8,
+    (1, True): cv2.IMREAD_GRAYSCALE, (2, True): cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    (4, True): cv2.IMREAD_REDUCED_GRAYSCALE_4, (8, True): cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+_MJPEG_FOURCCS = (b"MJPG", b"JPEG")
+# Start-of-frame markers (SOF0-SOF15 without DHT C4, JPG C8 and DAC CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
 
 class BadSampleError(ValueError):
     """An input file that cannot be used; `str()` is 'PATH: problem'."""
@@ -25,6 +51,11 @@ class BadSampleError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class _NotPlainJpeg(Exception):
+    """An MJPEG video whose packets do not decode on their own as JPEG images of the
+    declared size (interlaced fields, an odd muxer): FFmpeg decodes it instead."""
 
 
 def natural_key(name):
@@ -43,7 +74,51 @@ def list_frames(folder):
     return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
 
 
-def _resize(frame, size):
+def jpeg_segments(data):
+    """(marker, payload offset, payload length) of the header segments of JPEG bytes
+    (bytes or a uint8 array), up to the start of scan; nothing if not a JPEG."""
+    buf = memoryview(data).cast("B")
+    if len(buf) < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return
+    i = 2
+    while i + 4 <= len(buf):
+        if buf[i] != 0xFF:
+            return
+        marker = buf[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = (buf[i + 2] << 8) | buf[i + 3]
+        yield marker, i + 4, length - 2
+        if marker == 0xDA:  # start of scan: the image data follows
+            return
+        i += 2 + length
+
+
+def jpeg_size(data):
+    """(height, width) from the header of JPEG bytes, or None if they are not a JPEG."""
+    buf = memoryview(data).cast("B")
+    for marker, offset, length in jpeg_segments(buf):
+        if marker in _SOF_MARKERS and length >= 5:
+            return ((buf[offset + 1] << 8) | buf[offset + 2],
+                    (buf[offset + 3] << 8) | buf[offset + 4])
+    return None
+
+
+def jpeg_reduction(shape, size):
+    """The largest libjpeg scale-down N in (8, 4, 2) that leaves a (height, width) frame
+    at least `size` (libjpeg rounds up: ceil(height / N)), else 1."""
+    if size is None or shape is None or not REDUCED_JPEG:
+        return 1
+    for n in JPEG_REDUCTIONS:
+        if -(-shape[0] // n) >= size[0] and -(-shape[1] // n) >= size[1]:
+            return n
+    return 1
+
+
+def resize_frame(frame, size):
+    """A frame at `size` (height, width): INTER_AREA when shrinking, INTER_LINEAR when
+    growing, the frame itself when `size` is None or already its size."""
     if size is None or frame.shape[:2] == tuple(size):
         return frame
     h, w = size
@@ -54,11 +129,14 @@ def _resize(frame, size):
 
 
 def _finish(frames, size, grayscale, bgr=True):
-    """Decoded frames -> resized RGB (or gray) uint8 array [T, H, W, C]."""
+    """Decoded frames (BGR, RGB with bgr=False, or already gray [H, W]) -> resized RGB
+    (or gray) uint8 array [T, H, W, C]."""
     out = []
     for frame in frames:
-        frame = _resize(frame, size)
-        if grayscale:
+        frame = resize_frame(frame, size)
+        if frame.ndim == 2:  # decoded as gray
+            out.append(frame[..., None])
+        elif grayscale:
             gray = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
             out.append(cv2.cvtColor(frame, gray)[..., None])
         else:
@@ -96,27 +174,63 @@ def _open_video(path):
     return cap
 
 
-def read_video(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
-               grayscale=False):
-    """Decodes the frames `sampling.frame_indices` picks from a video file."""
+def _jpeg_packets(cap, size, grayscale):
+    """For an MJPEG video: switches `cap` to raw packets and returns
+    decode(packet) -> BGR (or gray) frame at reduced scale; None for other codecs."""
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").upper()
+    if fourcc not in _MJPEG_FOURCCS or not cap.set(cv2.CAP_PROP_FORMAT, -1):
+        return None
+    shape = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+    n = jpeg_reduction(shape, size)
+    flag = _JPEG_FLAGS[n, grayscale]
+    expected = (-(-shape[0] // n), -(-shape[1] // n))
+
+    def decode(packet):
+        frame = None
+        if packet is not None and packet.size:
+            frame = cv2.imdecode(packet, flag)
+        if frame is None or frame.shape[:2] != expected:
+            raise _NotPlainJpeg
+        return frame
+
+    return decode
+
+
+def _video_frames(path, pick, size, grayscale, packets):
+    """The frames pick(frame count) of a video, each resized to `size`, BGR or gray;
+    pick=None: every frame that decodes.
+
+    packets: read an MJPEG video as JPEG packets (only the picked ones decoded, at
+    reduced scale); raises _NotPlainJpeg where that fails.
+    """
     cap = _open_video(path)
     try:
+        jpeg = _jpeg_packets(cap, size, grayscale) if packets else None
+
+        def retrieve(i):
+            ok, item = cap.retrieve()
+            if jpeg is not None:  # item is the packet; decoded when picked
+                return item
+            if not ok or item is None:
+                raise BadSampleError(path, f"frame {i} could not be decoded")
+            return resize_frame(item, size)  # resized as it is read: less to hold
+
+        def decoded(item):
+            return item if jpeg is None else resize_frame(jpeg(item), size)
+
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        if declared <= 0:
-            # Some containers do not declare a count: decode everything, then sample.
-            frames = []
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                frames.append(frame)
-            if not frames:
+        if declared <= 0 or pick is None:
+            # Some containers do not declare a count: read everything, then pick.
+            items = []
+            while cap.grab():
+                items.append(retrieve(len(items)))
+            if not items:
                 raise BadSampleError(path, "video has zero decodable frames")
-            idx = sampling.frame_indices(len(frames), num_frames, mode, stride, rng)
-            return _finish([frames[i] for i in idx], size, grayscale)
-        idx = sampling.frame_indices(declared, num_frames, mode, stride, rng)
+            idx = range(len(items)) if pick is None else pick(len(items))
+            return [decoded(items[int(i)]) for i in idx]
+        idx = pick(declared)
         wanted = set(int(i) for i in idx)
-        decoded = {}
+        frames = {}
         for i in range(int(idx.max()) + 1):
             if not cap.grab():
                 if i == 0:
@@ -125,13 +239,64 @@ def read_video(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
                     path, f"truncated or corrupt: decoding stopped at frame {i} of the "
                     f"{declared} the container declares")
             if i in wanted:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    raise BadSampleError(path, f"frame {i} could not be decoded")
-                decoded[i] = frame
-        return _finish([decoded[int(i)] for i in idx], size, grayscale)
+                frames[i] = decoded(retrieve(i))
+        return [frames[int(i)] for i in idx]
     finally:
         cap.release()
+
+
+def jpeg_packets(path):
+    """Every frame of an MJPEG video as the JPEG bytes it is stored as (each checked to
+    decode at the video's size), or None for other codecs and for packets that are not
+    plain JPEG images."""
+    cap = _open_video(path)
+    try:
+        jpeg = _jpeg_packets(cap, None, False)
+        packets = []
+        while jpeg is not None and cap.grab():
+            packet = cap.retrieve()[1]
+            jpeg(packet)
+            packets.append(packet.tobytes())
+        return packets or None
+    except _NotPlainJpeg:
+        return None
+    finally:
+        cap.release()
+
+
+def _read_video_frames(path, pick, size, grayscale):
+    """_video_frames through JPEG packets where the video is MJPEG, else through FFmpeg
+    (also when the packets turn out not to be plain JPEG: FFmpeg then has the say on
+    a damaged file, as for any codec)."""
+    try:
+        return _video_frames(path, pick, size, grayscale, packets=True)
+    except (_NotPlainJpeg, BadSampleError):
+        return _video_frames(path, pick, size, grayscale, packets=False)
+
+
+def read_video(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
+               grayscale=False):
+    """Decodes the frames `sampling.frame_indices` picks from a video file."""
+    # Memoised so that a second attempt (FFmpeg after JPEG packets) draws no new crop.
+    pick = functools.lru_cache(maxsize=None)(
+        lambda total: sampling.frame_indices(total, num_frames, mode, stride, rng))
+    return _finish(_read_video_frames(path, pick, size, grayscale), size, grayscale)
+
+
+def read_image(path, size=None, grayscale=False):
+    """One image file, BGR, or gray [H, W] where a JPEG was decoded as gray; a JPEG at
+    the reduced scale `jpeg_reduction` allows."""
+    data = np.fromfile(path, np.uint8)
+    shape = jpeg_size(data) if data.size else None
+    n = jpeg_reduction(shape, size)
+    image = cv2.imdecode(data, _JPEG_FLAGS[n, grayscale and shape is not None]) \
+        if data.size else None
+    if n > 1 and image is not None and (image.shape[0] < size[0] or image.shape[1] < size[1]):
+        # EXIF orientation turned the frame: smaller than the clip at this scale.
+        image = cv2.imdecode(data, _JPEG_FLAGS[1, grayscale])
+    if image is None:
+        raise BadSampleError(path, "unreadable image (corrupt or not an image)")
+    return image
 
 
 def read_frame_folder(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
@@ -143,10 +308,7 @@ def read_frame_folder(path, num_frames, mode="uniform", stride=1, rng=None, size
     for i in idx:
         i = int(i)
         if i not in cache:
-            image = cv2.imread(files[i], cv2.IMREAD_COLOR)
-            if image is None:
-                raise BadSampleError(files[i], "unreadable image (corrupt or not an image)")
-            cache[i] = image
+            cache[i] = read_image(files[i], size, grayscale)
         frames.append(cache[i])
     shapes = {f.shape for f in frames}
     if len(shapes) > 1 and size is None:
@@ -167,20 +329,7 @@ def read_all_frames(path, size=None, grayscale=False):
     if os.path.isdir(path):
         n = len(list_frames(path))
         return read_frame_folder(path, n, "first", size=size, grayscale=grayscale)
-    cap = _open_video(path)
-    frames = []
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            # Resized as it is read: a whole video at full size need not be held.
-            frames.append(_resize(frame, size))
-    finally:
-        cap.release()
-    if not frames:
-        raise BadSampleError(path, "video has zero decodable frames")
-    return _finish(frames, None, grayscale)
+    return _finish(_read_video_frames(path, None, size, grayscale), None, grayscale)
 
 
 def clip_from_array(frames, num_frames, mode="uniform", stride=1, rng=None, size=None,

@@ -1,7 +1,9 @@
 """The one tf.data pipeline of every model: (path, label) -> batches of clips.
 
     paths, labels -> [shuffle] -> OpenCV decode + temporal sample + resize to the decode
-                     size (parallel, GIL released)
+                     size (parallel, GIL released; JPEG frames at reduced scale, see
+                     keras_video.data.decode)
+      or TFRecord shards -> the same in TensorFlow ops (keras_video.data.tfrecord)
                   -> [cache] -> [shuffle] -> crop + flip (TensorFlow ops, per-element
                      seeds) -> batch -> prefetch
 
@@ -20,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_video.data import decode, sampling, transforms
+from keras_video.data import decode, sampling, tfrecord, transforms
 from keras_video.data.sources import Samples, TfdsSource
 
 
@@ -160,7 +162,9 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
                  on_bad_sample="error", skip_log=None, drop_remainder=False):
     """A batched tf.data.Dataset of (clips, labels).
 
-    source: `Samples` (files on disk) or `TfdsSource`.
+    source: `Samples` (files on disk), `TfdsSource` or `tfrecord.TfrecordSource` (decoded
+      by TensorFlow ops, keras_video.data.tfrecord; its bad samples were dealt with
+      when it was written, so on_bad_sample does not apply).
     clip: `ClipSpec`; for evaluation pass `clip.for_eval()`.
     cache: None, "memory" or a directory for an on-disk cache of decoded clips. The cache
       holds clips before their spatial crop and flip, which stay random; the temporal
@@ -169,14 +173,17 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
     if cache and clip.sampling == "random":
         raise ValueError("a cache of decoded clips would freeze the random temporal crop; "
                          "use sampling='uniform', 'first' or 'center' with a cache")
-    ds, from_array = source_dataset(source)
-    if training and not cache and not from_array:
-        ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
     # With a cache, the first epoch's order is what every later epoch shuffles, so it is
     # kept deterministic for the fresh seeds zipped below to meet the same elements.
-    ds = decode_stage(ds, clip_reader(clip, from_array), clip.decoded_shape,
-                      on_bad_sample, skip_log, seed,
-                      deterministic=not training or bool(cache))
+    shuffled = training and not cache
+    if isinstance(source, tfrecord.TfrecordSource):
+        ds = tfrecord.clip_dataset(source, clip, shuffled, seed)
+    else:
+        ds, from_array = source_dataset(source)
+        if shuffled and not from_array:
+            ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+        ds = decode_stage(ds, clip_reader(clip, from_array), clip.decoded_shape,
+                          on_bad_sample, skip_log, seed, deterministic=not shuffled)
     if cache:
         ds = ds.cache("" if cache == "memory" else cache)
         # The cached seeds would give every epoch the same crops and flips.

@@ -13,6 +13,9 @@
                                 videos or extracted frame folders (default: split 1, the
                                 test list); see keras_video.data.action_datasets
   tfds:NAME[:SPLIT]             a TensorFlow Datasets data set (e.g. tfds:ucf101)
+  tfrecord:DIR, or DIR holding tfrecord.json
+                                TFRecord shards written by keras_video.data.to_tfrecord
+                                (keras_video.data.tfrecord)
 Problems (missing folder, no clips, bad label.txt, empty file) raise `BadSampleError`
 naming the file, or with on_bad_sample="skip" are logged and counted, never hidden.
 
@@ -264,7 +267,11 @@ def from_spec(spec, on_bad_sample="error"):
     if spec.startswith("tfds:"):
         parts = spec.split(":")
         return TfdsSource(parts[1], parts[2] if len(parts) > 2 else "train")
+    from keras_video.data import tfrecord  # it builds on this module
+
     path = os.path.expanduser(spec)
+    if spec.startswith(tfrecord.PREFIX) or tfrecord.is_tfrecord_dir(path):
+        return tfrecord.from_spec(spec)
     if path.lower().endswith(".csv"):
         return csv_file(path, on_bad_sample)
     if not os.path.exists(path):
