@@ -71,6 +71,7 @@ class TrainConfig:
     seg_classes: int = 4  # synthetic:segmentation classes, background included
     key_range: int = 9  # training pairs: key frame = current - randint(0, key_range)
     feature_width: int = 1024  # N_feat's output channels
+    output_stride: int = 16  # N_feat's feature grid (16 as in the paper, or 8)
     flow_width: float = -1.0  # flow net channel multiplier; < 0: --width
     flow_pretrain_epochs: int = 0  # epochs of the flow net alone on the ground-truth flow
     eval_key_intervals: tuple = (1, 10)  # held-out mIoU with the streaming engine

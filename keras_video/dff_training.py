@@ -130,6 +130,46 @@ def flow_targets(metas, grid, pairs):
         for c, t, k in pairs])
 
 
+def _jpeg(frame, quality):
+    """An RGB uint8 frame after JPEG compression at `quality` (the stored clips are MJPEG)."""
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed on a JPEG frame")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def flow_pairs(num_clips, seed, spec, grid, stride, frames_per_clip=5, key_range=9,
+               jpeg_quality=(80, 95)):
+    """Flow pre-training data from fresh clips, as FlowNet's Flying Chairs: every clip of
+    `moving_shapes.sample_metas(num_clips, seed, spec)` gives `frames_per_clip` frames
+    within key_range + 1 consecutive ones (rendered, then JPEG-compressed at a random
+    quality like the stored MJPEG), and every (current, earlier key) pair among them.
+
+    Returns (frames uint8 [N, H, W, 3], pairs int [P, 2] (current, key) indices into
+    frames, flow float32 [P, h, w, 2] current -> key in feature pixels on `grid`).
+    Thousands of clips, not the few training videos: a flow net trained on a few
+    dozen videos learns their backgrounds' pans rather than matching.
+    """
+    if not 2 <= frames_per_clip <= key_range + 1:
+        raise ValueError(f"frames_per_clip must be in [2, {key_range + 1}], got {frames_per_clip}")
+    rng = np.random.default_rng([seed, 1])
+    frames, pairs, flows = [], [], []
+    for meta in moving_shapes.sample_metas(num_clips, seed, spec):
+        start = rng.integers(0, meta["num_frames"] - key_range)
+        times = start + np.sort(rng.choice(key_range + 1, frames_per_clip, replace=False))
+        quality = rng.integers(jpeg_quality[0], jpeg_quality[1], endpoint=True)
+        first = len(frames)
+        frames += [_jpeg(np.round(moving_shapes.render_frame(meta, t)).astype(np.uint8),
+                         quality) for t in times]
+        for i in range(1, frames_per_clip):
+            keys = [int(k) for k in times[:i]]
+            for j, flow in enumerate(moving_shapes.flows_from(meta, int(times[i]), keys)):
+                pairs.append((first + i, first + j))
+                flows.append(streaming.flow_to_feature_grid(flow, grid, stride))
+    return np.stack(frames), np.array(pairs), np.stack(flows).astype(np.float32)
+
+
 def sample_pairs(rng, num_clips, num_frames, count, key_range):
     """`count` random (clip, t, k) with k = t - randint(0, key_range) clipped at 0."""
     clip = rng.integers(0, num_clips, count)
@@ -308,7 +348,8 @@ def model_config(config, num_classes):
     """build_model(config.model, ...) arguments of a dff / frame_seg TrainConfig."""
     values = dict(num_classes=num_classes, input_shape=(config.size, config.size, 3),
                   backbone=config.backbone, feature_width=config.feature_width,
-                  width=config.width, backbone_weights=config.backbone_weights)
+                  width=config.width, backbone_weights=config.backbone_weights,
+                  output_stride=config.output_stride)
     if config.model == "dff":
         values["flow_width"] = None if config.flow_width < 0 else config.flow_width
     return values
