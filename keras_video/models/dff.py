@@ -252,11 +252,16 @@ def dff(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18", featur
     current = keras.Input(input_shape, name="current")
     key = keras.Input(input_shape, name="key")
     key_features = n_feat(key)
-    flow, scale = n_flow([current, key])
-    warped = FlowWarp(name="warp")([key_features, flow])
-    propagated = layers.Multiply(name="scale_features")([warped, scale])
+    propagated = _propagate(n_flow, current, key, key_features)
     features = SameFrameSelect(name="select")([current, key, key_features, propagated])
     return keras.Model([current, key], n_task(features), name="dff")
+
+
+def _propagate(n_flow, current, key, key_features):
+    """warp(key features, flow) * scale, with flow and scale from the frame pair."""
+    flow, scale = n_flow([current, key])
+    warped = FlowWarp(name="warp")([key_features, flow])
+    return layers.Multiply(name="scale_features")([warped, scale])
 
 
 def frame_seg(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18",
@@ -288,6 +293,19 @@ def feature_stride(model):
     """The output stride of a `dff` / `frame_seg` model (its N_task's upsampling factor)."""
     _, _, n_task = dff_parts(model)
     return n_task.get_layer("upsample").factor
+
+
+def propagation_model(model):
+    """[current, key, key_features] -> current-frame probabilities: a `dff` model's
+    propagated path (flow, warp, scale, N_task) on given key-frame features, on the
+    model's own weights. Trains the flow net with N_feat fixed and its features computed
+    once (keras_video.dff_training)."""
+    n_feat, n_flow, n_task = dff_parts(model)
+    current = keras.Input(n_feat.input.shape[1:], name="current")
+    key = keras.Input(n_feat.input.shape[1:], name="key")
+    key_features = keras.Input(n_feat.output.shape[1:], name="key_features")
+    features = _propagate(n_flow, current, key, key_features)
+    return keras.Model([current, key, key_features], n_task(features), name="dff_propagate")
 
 
 def per_frame_model(model):
