@@ -35,6 +35,7 @@ class TrainConfig:
     data: str = "synthetic:oscillation"
     split: int = 0  # official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; 0: --data's or 1
     eval_data: str = ""  # held-out data; empty: generated (synthetic) or split off
+    data_dir: str = ""  # where synthetic: data is generated; empty: MODEL_DIR/data
     holdout_fraction: float = 0.1
     num_train: int = 3000  # synthetic data only
     num_val: int = 300
@@ -73,8 +74,13 @@ class TrainConfig:
     seg_classes: int = 4  # synthetic:segmentation classes, background included
     key_range: int = 9  # training pairs: key frame = current - randint(0, key_range)
     feature_width: int = 1024  # N_feat's output channels
+    output_stride: int = 16  # N_feat's feature grid (16 as in the paper, or 8)
     flow_width: float = -1.0  # flow net channel multiplier; < 0: --width
-    flow_pretrain_epochs: int = 0  # epochs of the flow net alone on the ground-truth flow
+    feature_init: str = ""  # dff: a trained frame_seg / dff .keras (or run dir) for N_feat, N_task
+    freeze_feature: bool = False  # dff: N_feat and N_task stay as feature_init gives them
+    flow_pretrain_steps: int = 0  # steps of the flow net alone on ground-truth flow
+    flow_pretrain_clips: int = 1000  # fresh clips it trains on (dff_training.flow_pairs)
+    flow_pretrain_lr: float = 1e-3
     eval_key_intervals: tuple = (1, 10)  # held-out mIoU with the streaming engine
 
     def clip_spec(self):
@@ -141,18 +147,23 @@ EXPERIMENTS.update({
 })
 
 # Deep Feature Flow on the moving-shapes segmentation videos (experiments/dff). CPU
-# sizes: a ResNet N_feat made expensive relative to a thin flow net (the paper's ratio
-# is 13x by FLOPs; on a CPU the flow net's many small layers cost more than their
-# FLOPs, hence flow_width well below the backbone's width).
+# sizes: 128 x 128 frames, ResNet-50 at half width with output stride 8 (a 16 x 16
+# feature grid: at stride 16 an 8 x 8 grid is too coarse for 12 - 22 px objects), a thin
+# flow net. The per-frame model trains first; DFF then starts from its N_feat and N_task
+# and keeps them fixed (so key frames are the per-frame model's), pre-trains the flow
+# net on ground-truth flow of fresh clips and trains it end to end (experiments/dff).
 _SEGMENTATION = dict(data="synthetic:segmentation", task="segmentation", size=128,
-                     frames=30, seg_classes=4, num_train=48, num_val=6, num_eval=8,
-                     backbone="resnet50", width=0.5, feature_width=256, flow_width=0.125,
-                     batch_size=8, epochs=6, steps_per_epoch=60, lr=1e-3,
+                     frames=30, seg_classes=4, num_train=240, num_val=6, num_eval=8,
+                     backbone="resnet50", width=0.5, feature_width=256, output_stride=8,
+                     flow_width=0.125, batch_size=8, epochs=6, steps_per_epoch=60, lr=1e-3,
                      optimizer="adam", lr_schedule="cosine", warmup_epochs=0.5,
-                     key_range=9, flow_pretrain_epochs=2, cache="")
+                     key_range=9, cache="")
 EXPERIMENTS.update({
-    "seg_dff": dict(_SEGMENTATION, model="dff"),
-    "seg_frame": dict(_SEGMENTATION, model="frame_seg", flow_pretrain_epochs=0),
+    "seg_frame": dict(_SEGMENTATION, model="frame_seg"),
+    "seg_dff": dict(_SEGMENTATION, model="dff", feature_init="runs/seg_frame",
+                    freeze_feature=True, flow_pretrain_steps=4000, flow_pretrain_clips=1000,
+                    flow_pretrain_lr=1e-3, batch_size=16, epochs=10, steps_per_epoch=300,
+                    lr=3e-4, warmup_epochs=0.0),
 })
 
 # UCF101 fine-tuning recipes for a GPU (experiments/ucf101/README.md). The data and

@@ -39,7 +39,7 @@ from keras_video import train as train_lib  # noqa: E402
 from keras_video.data import generate, moving_shapes  # noqa: E402
 from keras_video.layers import FlowWarp  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
-from keras_video.models.dff import dff_parts  # noqa: E402
+from keras_video.models.dff import dff_parts, feature_stride, propagation_model  # noqa: E402
 from keras_video.summaries import clip_montage, confusion_matrix  # noqa: E402
 
 MODELS = ("dff", "frame_seg")
@@ -91,8 +91,10 @@ def key_frame_index(t, offset, num_frames):
     return tf.clip_by_value(t + offset, 0, num_frames - 1)
 
 
-def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0):
-    """Batches of ({"current", "key"} float32 frames, current mask int32).
+def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0, features=None):
+    """Batches of ({"current", "key"} float32 frames, current mask int32); with
+    `features` [N, T, h, w, C] (N_feat of every frame, for a fixed N_feat) each example
+    also holds "key_features", the key frame's, in float32.
 
     training: endless, shuffled (clip, t), key offset uniform in [-key_range, 0];
     otherwise every (clip, t) once in order, key = the schedule's key frame at interval
@@ -100,6 +102,7 @@ def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0):
     """
     num_clips, num_frames = frames.shape[:2]
     frames_t, masks_t = tf.constant(frames), tf.constant(masks)
+    features_t = None if features is None else tf.constant(features)
     count = num_clips * num_frames
     indices = tf.data.Dataset.range(count)
     if training:
@@ -111,6 +114,8 @@ def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0):
         k = key_frame_index(t, offset, num_frames)
         x = {"current": tf.cast(frames_t[clip, t], tf.float32),
              "key": tf.cast(frames_t[clip, k], tf.float32)}
+        if features_t is not None:
+            x["key_features"] = tf.cast(features_t[clip, k], tf.float32)
         return x, tf.cast(masks_t[clip, t], tf.int32)
 
     if training:
@@ -123,19 +128,55 @@ def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0):
             .batch(batch_size, drop_remainder=training).prefetch(2))
 
 
-def flow_targets(metas, grid, pairs):
-    """Ground-truth flow t -> k of each (clip, t, k) in feature pixels on `grid` [h, w]."""
-    return np.stack([streaming.flow_to_feature_grid(
-        moving_shapes.flow_between(metas[c], t, k).astype(np.float32), grid)
-        for c, t, k in pairs])
+def frame_features(n_feat, frames, batch_size=16):
+    """N_feat of every frame of [N, T, H, W, 3] as float16 [N, T, h, w, C] (half the
+    memory of float32; the features of a fixed N_feat are computed once for training)."""
+    compute = tf.function(lambda x: n_feat(x, training=False))
+    flat = frames.reshape(-1, *frames.shape[2:])
+    features = np.concatenate([
+        compute(tf.cast(flat[i:i + batch_size], tf.float32)).numpy().astype(np.float16)
+        for i in range(0, len(flat), batch_size)])
+    return features.reshape(*frames.shape[:2], *features.shape[1:])
 
 
-def sample_pairs(rng, num_clips, num_frames, count, key_range):
-    """`count` random (clip, t, k) with k = t - randint(0, key_range) clipped at 0."""
-    clip = rng.integers(0, num_clips, count)
-    t = rng.integers(0, num_frames, count)
-    k = np.clip(t - rng.integers(0, key_range + 1, count), 0, num_frames - 1)
-    return np.stack([clip, t, k], axis=1)
+def _jpeg(frame, quality):
+    """An RGB uint8 frame after JPEG compression at `quality` (the stored clips are MJPEG)."""
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed on a JPEG frame")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def flow_pairs(num_clips, seed, spec, grid, stride, frames_per_clip=5, key_range=9,
+               jpeg_quality=(80, 95)):
+    """Flow pre-training data from fresh clips, as FlowNet's Flying Chairs: every clip of
+    `moving_shapes.sample_metas(num_clips, seed, spec)` gives `frames_per_clip` frames
+    within key_range + 1 consecutive ones (rendered, then JPEG-compressed at a random
+    quality like the stored MJPEG), and every (current, earlier key) pair among them.
+
+    Returns (frames uint8 [N, H, W, 3], pairs int [P, 2] (current, key) indices into
+    frames, flow float32 [P, h, w, 2] current -> key in feature pixels on `grid`).
+    Thousands of clips, not the few training videos: a flow net trained on a few
+    dozen videos learns their backgrounds' pans rather than matching.
+    """
+    if not 2 <= frames_per_clip <= key_range + 1:
+        raise ValueError(f"frames_per_clip must be in [2, {key_range + 1}], got {frames_per_clip}")
+    rng = np.random.default_rng([seed, 1])
+    frames, pairs, flows = [], [], []
+    for meta in moving_shapes.sample_metas(num_clips, seed, spec):
+        start = rng.integers(0, meta["num_frames"] - key_range)
+        times = start + np.sort(rng.choice(key_range + 1, frames_per_clip, replace=False))
+        quality = rng.integers(jpeg_quality[0], jpeg_quality[1], endpoint=True)
+        first = len(frames)
+        frames += [_jpeg(np.round(moving_shapes.render_frame(meta, t)).astype(np.uint8),
+                         quality) for t in times]
+        for i in range(1, frames_per_clip):
+            keys = [int(k) for k in times[:i]]
+            for j, flow in enumerate(moving_shapes.flows_from(meta, int(times[i]), keys)):
+                pairs.append((first + i, first + j))
+                flows.append(streaming.flow_to_feature_grid(flow, grid, stride))
+    return np.stack(frames), np.array(pairs), np.stack(flows).astype(np.float32)
 
 
 # --- metrics and pictures ------------------------------------------------------------
@@ -188,13 +229,14 @@ class OverlaySummaries(keras.callbacks.Callback):
     """Logs, after every epoch, a few validation pairs: key frame, current frame with the
     true mask, current frame with the predicted one."""
 
-    def __init__(self, log_dir, examples, labels, num_classes):
+    def __init__(self, log_dir, examples, labels, num_classes, model):
         super().__init__()
         self.writer = tf.summary.create_file_writer(log_dir)
         self.examples, self.labels, self.num_classes = examples, labels, num_classes
+        self.segmenter = model  # the dff / frame_seg model, whatever model is fitted
 
     def on_epoch_end(self, epoch, logs=None):
-        predicted = np.argmax(self.model.predict(self.examples, verbose=0), axis=-1)
+        predicted = np.argmax(self.segmenter.predict(self.examples, verbose=0), axis=-1)
         tiles = []
         for i in range(len(self.labels)):
             current = self.examples["current"][i]
@@ -308,46 +350,101 @@ def model_config(config, num_classes):
     """build_model(config.model, ...) arguments of a dff / frame_seg TrainConfig."""
     values = dict(num_classes=num_classes, input_shape=(config.size, config.size, 3),
                   backbone=config.backbone, feature_width=config.feature_width,
-                  width=config.width, backbone_weights=config.backbone_weights)
+                  width=config.width, backbone_weights=config.backbone_weights,
+                  output_stride=config.output_stride)
     if config.model == "dff":
         values["flow_width"] = None if config.flow_width < 0 else config.flow_width
     return values
 
 
-def pretrain_flow(config, model, metas, path, num_frames):
-    """Trains the flow net alone (MSE to the ground-truth flow on the feature grid);
-    saves its weights to `path`, or loads them when a previous run left them there."""
+def load_feature_task(model, path):
+    """Copies N_feat and N_task of a trained frame_seg or dff model (a .keras file, or the
+    run directory holding best.keras) into the dff `model`, as the paper starts DFF from
+    the per-frame network's weights; returns a one-line report."""
+    if os.path.isdir(path):
+        path = os.path.join(path, train_lib.BEST_MODEL)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: no trained model to start N_feat and N_task from (--feature_init); "
+            "train the per-frame model first: python -m keras_video.train --model=frame_seg")
+    source = dff_parts(keras.saving.load_model(path, compile=False))
+    target = dff_parts(model)
+    for index, name in ((0, "feature_net"), (2, "task_net")):
+        theirs, ours = source[index].get_weights(), target[index].get_weights()
+        if [w.shape for w in theirs] != [w.shape for w in ours]:
+            raise ValueError(f"{path}: its {name} does not match this model's (another "
+                             "backbone, width, feature width, stride or class count)")
+        target[index].set_weights(theirs)
+    return f"N_feat and N_task start from {path}"
+
+
+def endpoint_error(y_true, y_pred):
+    """Mean end-point error: the length of the flow's error vector, averaged over the
+    grid (FlowNet's training loss and metric)."""
+    return keras.ops.mean(keras.ops.sqrt(
+        keras.ops.sum(keras.ops.square(y_pred - y_true), axis=-1) + 1e-12))
+
+
+def schedule_pairs(num_clips, num_frames, interval):
+    """(clip, t, k) of every propagated frame of the key-frame schedule at `interval`."""
+    return np.array([(c, t, t - t % interval) for c in range(num_clips)
+                     for t in range(num_frames) if t % interval])
+
+
+def pretrain_flow(config, model, val_frames, val_metas, path):
+    """Trains the flow net alone on ground-truth flow (end-point error on the feature
+    grid, in feature pixels) of `config.flow_pretrain_clips` fresh clips (`flow_pairs`),
+    then measures it on the validation videos' schedule pairs against zero flow; saves
+    its weights to `path`, or loads them when a previous run left them there."""
     _, n_flow, _ = dff_parts(model)
     if os.path.isfile(path):
         n_flow.load_weights(path)
         print(f"Flow net: pre-trained weights loaded from {path}")
         return None
     grid = tuple(n_flow.output[0].shape[1:3])
-    rng = np.random.default_rng(config.seed)
-    steps = config.steps_per_epoch or max(1, len(metas) * num_frames // config.batch_size)
-    pairs = sample_pairs(rng, len(metas), num_frames, steps * config.batch_size,
-                         config.key_range)
+    stride = feature_stride(model)
+    spec = moving_shapes.SegmentationSpec(
+        height=config.size, width=config.size, num_frames=config.frames,
+        num_classes=config.seg_classes)
     start = time.time()
-    targets = flow_targets(metas, grid, pairs)
-    renders = {}
-    def frame(c, t):  # lossless re-render, so the target flow matches the pixels exactly
-        if (c, t) not in renders:
-            renders[c, t] = moving_shapes.render_frame(metas[c], t)
-        return renders[c, t]
-    current = np.stack([frame(c, t) for c, t, _ in pairs]).astype(np.float32)
-    key = np.stack([frame(c, k) for c, _, k in pairs]).astype(np.float32)
-    print(f"Flow pre-training: {len(pairs)} pairs with ground-truth flow on the {grid} grid "
-          f"({time.time() - start:.0f} s to compute), {config.flow_pretrain_epochs} epochs")
+    frames, pairs, flows = flow_pairs(config.flow_pretrain_clips, config.seed + 3, spec, grid,
+                                      stride, key_range=config.key_range)
+    print(f"Flow pre-training: {len(pairs)} pairs of {config.flow_pretrain_clips} fresh clips "
+          f"({time.time() - start:.0f} s to render), {config.flow_pretrain_steps} steps of "
+          f"{config.batch_size}")
+    frames_t, pairs_t, flows_t = tf.constant(frames), tf.constant(pairs), tf.constant(flows)
+
+    def example(i):
+        return ({"current": tf.cast(frames_t[pairs_t[i, 0]], tf.float32),
+                 "key": tf.cast(frames_t[pairs_t[i, 1]], tf.float32)}, flows_t[i])
+
+    dataset = (tf.data.Dataset.range(len(pairs)).shuffle(len(pairs), seed=config.seed)
+               .repeat().map(example, num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(config.batch_size, drop_remainder=True).prefetch(2))
     flow_only = keras.Model(n_flow.inputs, n_flow.outputs[0], name="flow_pretrain")
-    flow_only.compile(optimizer=keras.optimizers.Adam(config.lr),
-                      loss="mse", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
-    history = flow_only.fit({"current": current, "key": key}, targets,
-                            batch_size=config.batch_size, epochs=config.flow_pretrain_epochs,
-                            verbose=2 if config.quiet else 1, shuffle=True)
+    lr = keras.optimizers.schedules.CosineDecay(config.flow_pretrain_lr,
+                                                config.flow_pretrain_steps)
+    flow_only.compile(optimizer=keras.optimizers.Adam(lr), loss=endpoint_error)
+    epochs = min(10, config.flow_pretrain_steps)
+    history = flow_only.fit(dataset, epochs=epochs,
+                            steps_per_epoch=config.flow_pretrain_steps // epochs,
+                            verbose=2 if config.quiet else 1)
     n_flow.save_weights(path)
-    zero_mse = float(np.mean(targets ** 2))
-    return {"flow_pretrain_mse": float(history.history["loss"][-1]),
-            "flow_zero_mse": zero_mse}
+
+    # Held out: the validation videos at the schedule of interval key_range + 1.
+    val = schedule_pairs(len(val_frames), val_frames.shape[1], config.key_range + 1)
+    targets = np.stack([streaming.flow_to_feature_grid(
+        moving_shapes.flow_between(val_metas[c], t, k), grid, stride) for c, t, k in val])
+    predicted = flow_only.predict(
+        {"current": val_frames[val[:, 0], val[:, 1]].astype(np.float32),
+         "key": val_frames[val[:, 0], val[:, 2]].astype(np.float32)},
+        batch_size=config.batch_size, verbose=0)
+    stats = {"flow_pretrain_epe": float(history.history["loss"][-1]),
+             "flow_val_epe": float(endpoint_error(targets, predicted)),
+             "flow_val_zero_epe": float(endpoint_error(targets, np.zeros_like(targets)))}
+    print("Flow net after pre-training: validation end-point error "
+          f"{stats['flow_val_epe']:.4f} feature px (zero flow: {stats['flow_val_zero_epe']:.4f})")
+    return stats
 
 
 def train_dff(config, overwrite=False):
@@ -374,11 +471,14 @@ def train_dff(config, overwrite=False):
         train_lib.set_mixed_precision()
     strategy = distribute.get_strategy(config.strategy)
 
-    parts = generate_splits(config, os.path.join(model_dir, "data"))
+    if config.freeze_feature and not (config.model == "dff" and config.feature_init):
+        raise ValueError("--freeze_feature keeps N_feat and N_task as --feature_init gives "
+                         "them: it needs --model=dff and --feature_init")
+    parts = generate_splits(config, config.data_dir or os.path.join(model_dir, "data"))
     num_classes = config.seg_classes
     class_names = list(moving_shapes.class_names(num_classes))
-    train_frames, train_masks, train_metas = load_clips(parts["train"], num_classes)
-    val_frames, val_masks, _ = load_clips(parts["val"], num_classes)
+    train_frames, train_masks, _ = load_clips(parts["train"], num_classes)
+    val_frames, val_masks, val_metas = load_clips(parts["val"], num_classes)
     num_frames = train_frames.shape[1]
     model_args = model_config(config, num_classes)
     with open(os.path.join(model_dir, train_lib.CONFIG_FILE), "w") as f:
@@ -389,23 +489,41 @@ def train_dff(config, overwrite=False):
 
     steps_per_epoch = config.steps_per_epoch or max(
         1, len(train_frames) * num_frames // config.batch_size)
-    train_ds = pair_dataset(train_frames, train_masks, config.batch_size, config.key_range,
-                            training=True, seed=config.seed)
-    val_ds = pair_dataset(val_frames, val_masks, config.batch_size, config.key_range,
-                          training=False)
     with strategy.scope():
         model = build_model(config.model, **model_args)
-        model.compile(optimizer=train_lib._optimizer(config, steps_per_epoch, model),
-                      loss=keras.losses.SparseCategoricalCrossentropy(),
-                      metrics=[keras.metrics.MeanIoU(num_classes, name="miou",
-                                                     sparse_y_pred=False),
-                               keras.metrics.SparseCategoricalAccuracy(name="pixel_acc")])
+    if config.model == "dff" and config.feature_init:
+        print(load_feature_task(model, config.feature_init))
+    train_features = val_features = None
+    fitted = model
+    if config.freeze_feature:
+        # Key frames then stay exactly the per-frame model's. N_feat being fixed, its
+        # features of every frame are computed once, and the end-to-end stage trains the
+        # flow net and the scale field through warp and N_task on them.
+        n_feat, _, n_task = dff_parts(model)
+        n_feat.trainable = n_task.trainable = False
+        start_features = time.time()
+        train_features = frame_features(n_feat, train_frames)
+        val_features = frame_features(n_feat, val_frames)
+        print(f"N_feat and N_task fixed; features of {train_frames.shape[0]} + "
+              f"{val_frames.shape[0]} videos computed in {time.time() - start_features:.0f} s")
+        with strategy.scope():
+            fitted = propagation_model(model)
+    train_ds = pair_dataset(train_frames, train_masks, config.batch_size, config.key_range,
+                            training=True, seed=config.seed, features=train_features)
+    val_ds = pair_dataset(val_frames, val_masks, config.batch_size, config.key_range,
+                          training=False, features=val_features)
+    with strategy.scope():
+        fitted.compile(optimizer=train_lib._optimizer(config, steps_per_epoch, fitted),
+                       loss=keras.losses.SparseCategoricalCrossentropy(),
+                       metrics=[keras.metrics.MeanIoU(num_classes, name="miou",
+                                                      sparse_y_pred=False),
+                                keras.metrics.SparseCategoricalAccuracy(name="pixel_acc")])
     if not config.quiet:
-        model.summary()
+        fitted.summary()
 
     flow_stats = None
-    if config.model == "dff" and config.flow_pretrain_epochs > 0:
-        flow_stats = pretrain_flow(config, model, train_metas, paths["flow"], num_frames)
+    if config.model == "dff" and config.flow_pretrain_steps > 0:
+        flow_stats = pretrain_flow(config, model, val_frames, val_metas, paths["flow"])
 
     resumed = train_lib._resumed_epoch(paths["backup"])
     if resumed:
@@ -423,9 +541,9 @@ def train_dff(config, overwrite=False):
         train_lib.BestModelCheckpoint(paths["best"], model),
         keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
         OverlaySummaries(os.path.join(paths["logs"], "images"), sample_x,
-                         sample_y.numpy()[picks], num_classes),
+                         sample_y.numpy()[picks], num_classes, model),
     ] + optimizers.schedule_callbacks(config)
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+    fitted.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks,
               verbose=2 if config.quiet else 1)
     train_time = time.time() - start

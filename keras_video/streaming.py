@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_video.layers import FlowWarp
-from keras_video.models.dff import FEATURE_STRIDE, dff_parts
+from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride
 
 MODES = ("dff", "dis", "per_frame")
 OUTPUTS = ("probabilities", "labels")
@@ -107,6 +107,7 @@ class StreamingSegmenter:
         self.key_interval = 1 if mode == "per_frame" else int(key_interval)
         self.frame_size = tuple(self.n_feat.input.shape[1:3])
         self.grid = tuple(self.n_feat.output.shape[1:3])
+        self.stride = feature_stride(model)
         self._dis = cv2.DISOpticalFlow_create(dis_preset) if mode == "dis" else None
         self._warp = FlowWarp(dtype=self.n_task.dtype_policy, name="stream_warp")
 
@@ -176,7 +177,8 @@ class StreamingSegmenter:
         else:
             flow_start = time.perf_counter()
             gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
-            flow = flow_to_feature_grid(dis_flow(gray, self._key_gray, self._dis), self.grid)
+            flow = flow_to_feature_grid(dis_flow(gray, self._key_gray, self._dis), self.grid,
+                                        self.stride)
             flow_seconds = time.perf_counter() - flow_start
             output = self._dis_step(self._key_features, tf.constant(flow[None]))
         output = output.numpy()

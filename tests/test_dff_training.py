@@ -13,16 +13,32 @@ import pytest
 from conftest import ROOT, run_module
 from keras_video import dff_training
 
-TINY = ["--model=dff", "--size=64", "--frames=12", "--num_train=2", "--num_val=1",
-        "--num_eval=1", "--backbone=resnet18", "--width=0.125", "--feature_width=16",
-        "--flow_width=0.125", "--epochs=1", "--steps_per_epoch=2", "--batch_size=2",
-        "--flow_pretrain_epochs=1", "--eval_key_intervals=1,5", "--quiet"]
+TINY = ["--size=64", "--frames=12", "--num_train=2", "--num_val=1", "--num_eval=1",
+        "--backbone=resnet18", "--width=0.125", "--feature_width=16", "--output_stride=8",
+        "--epochs=1", "--steps_per_epoch=2", "--batch_size=2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def dff_run(tmp_path_factory):
+def frame_run(tmp_path_factory):
+    """A tiny per-frame model, and the data folder the DFF run shares with it."""
+    model_dir = tmp_path_factory.mktemp("frame_run")
+    data_dir = tmp_path_factory.mktemp("data")
+    result = run_module("keras_video.train", "--model=frame_seg", f"--model_dir={model_dir}",
+                        f"--data_dir={data_dir}", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return str(model_dir), str(data_dir)
+
+
+@pytest.fixture(scope="module")
+def dff_run(tmp_path_factory, frame_run):
+    """The benchmark's recipe in small: N_feat and N_task from the per-frame run, fixed;
+    the flow net pre-trained on fresh clips, then trained end to end."""
     model_dir = tmp_path_factory.mktemp("dff_run")
-    result = run_module("keras_video.train", f"--model_dir={model_dir}", *TINY)
+    result = run_module(
+        "keras_video.train", "--model=dff", f"--model_dir={model_dir}",
+        f"--data_dir={frame_run[1]}", f"--feature_init={frame_run[0]}", "--freeze_feature",
+        "--flow_width=0.125", "--flow_pretrain_steps=2", "--flow_pretrain_clips=2",
+        "--eval_key_intervals=1,5", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return str(model_dir), result.stdout
 
@@ -40,8 +56,9 @@ def test_train_dff_end_to_end(dff_run):
     for name in ("miou_k1", "miou_k5"):
         assert 0.0 <= metrics[name] <= 1.0
     assert metrics["fps_k1"] > 0 and metrics["fps_k5"] > 0
-    # Flow pre-training ran and reported its loss next to the zero-flow baseline.
-    assert metrics["flow_pretrain_mse"] >= 0 and metrics["flow_zero_mse"] >= 0
+    # Flow pre-training ran and reported its held-out error next to zero flow's.
+    assert metrics["flow_pretrain_epe"] >= 0 and metrics["flow_val_zero_epe"] > 0
+    assert metrics["flow_val_epe"] >= 0
     assert os.path.isfile(os.path.join(model_dir, "flow_pretrain.weights.h5"))
     assert os.path.isfile(os.path.join(model_dir, "best.keras"))
     with open(os.path.join(model_dir, "export", "meta.json")) as f:
@@ -52,6 +69,56 @@ def test_train_dff_end_to_end(dff_run):
               if n.startswith("events")]
     assert len(events) >= 2  # the scalars (train / validation) and the overlay images
     assert "final metrics   : miou_k1=" in stdout
+
+
+def test_fixed_feature_network_keeps_key_frames_equal_to_the_per_frame_model(frame_run,
+                                                                             dff_run):
+    import keras
+
+    from keras_video import streaming
+    from keras_video.models.dff import dff_parts
+
+    frame_seg = keras.saving.load_model(os.path.join(frame_run[0], "best.keras"),
+                                        compile=False)
+    dff = keras.saving.load_model(os.path.join(dff_run[0], "best.keras"), compile=False)
+    for index in (0, 2):  # N_feat, N_task: as the per-frame run left them
+        for ours, theirs in zip(dff_parts(dff)[index].weights,
+                                dff_parts(frame_seg)[index].weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    # ... while the flow net did train.
+    assert any(np.any(w.numpy() != 0) for w in dff.get_layer("flow_net")
+               .get_layer("predict_flow").weights)
+    frames = np.stack(list(streaming.read_video_frames(_test_clip(dff_run[0]))))
+    per_frame = streaming.StreamingSegmenter(frame_seg, "per_frame", output="probabilities")
+    engine = streaming.StreamingSegmenter(dff, "dff", 5, output="probabilities")
+    for expected, result in zip(per_frame.run(frames), engine.run(frames)):
+        if result.is_key:
+            np.testing.assert_array_equal(result.output, expected.output)
+
+
+def test_flow_pairs_and_schedule_pairs():
+    from keras_video.data import moving_shapes
+    from keras_video.streaming import flow_to_feature_grid
+
+    spec = moving_shapes.SegmentationSpec(height=48, width=64, num_frames=16)
+    frames, pairs, flows = dff_training.flow_pairs(3, 5, spec, (6, 8), 8, frames_per_clip=4)
+    assert frames.shape == (12, 48, 64, 3) and frames.dtype == np.uint8
+    assert pairs.shape == (18, 2) and flows.shape == (18, 6, 8, 2)  # 6 pairs a clip
+    assert np.all(pairs[:, 1] < pairs[:, 0]) and np.all(pairs[:, 0] // 4 == pairs[:, 1] // 4)
+    # The flow of a pair is the ground truth between its two frames, on the grid: find
+    # the frame numbers back by rendering (JPEG changes pixels by a few levels only).
+    meta = next(moving_shapes.sample_metas(1, 5, spec))
+    rendered = np.stack([moving_shapes.render_frame(meta, t) for t in range(16)])
+    times = [int(np.argmin(np.abs(rendered - f.astype(float)).mean(axis=(1, 2, 3))))
+             for f in frames[:4]]
+    assert times == sorted(times) and times[-1] - times[0] <= 9
+    expected = flow_to_feature_grid(moving_shapes.flow_between(meta, times[1], times[0]),
+                                    (6, 8), 8)
+    np.testing.assert_allclose(flows[0], expected, atol=1e-5)
+
+    pairs = dff_training.schedule_pairs(2, 12, 5)
+    assert len(pairs) == 2 * 12 - 2 * 3  # key frames 0, 5, 10 left out
+    assert np.all(pairs[:, 2] == pairs[:, 1] - pairs[:, 1] % 5)
 
 
 def _pairs(dataset, batches):
@@ -93,10 +160,14 @@ def test_pair_sampling_key_within_nine_frames_before_clipped():
     assert np.array_equal(current, values.ravel())
     assert np.array_equal(key % 50, (current % 50) // 10 * 10)
 
-    rng = np.random.default_rng(0)
-    pairs = dff_training.sample_pairs(rng, num_clips, num_frames, 500, 9)
-    assert np.all((pairs[:, 2] <= pairs[:, 1]) & (pairs[:, 2] >= pairs[:, 1] - 9))
-    assert np.all(pairs[:, 2] >= 0) and np.any(pairs[:, 2] == 0)
+    # With the features of a fixed N_feat, each example carries its key frame's.
+    features = np.broadcast_to(values[:, :, None, None, None],
+                               (num_clips, num_frames, 1, 1, 2)).astype(np.float16)
+    dataset = dff_training.pair_dataset(frames, masks, 8, key_range=9, training=True, seed=3,
+                                        features=features)
+    x, _ = next(iter(dataset))
+    assert x["key_features"].dtype.name == "float32"
+    np.testing.assert_array_equal(x["key_features"].numpy()[:, 0, 0, 0], x["key"].numpy()[:, 0, 0, 0])
 
 
 def test_mean_iou_against_a_hand_computation():

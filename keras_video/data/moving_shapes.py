@@ -305,14 +305,22 @@ def render_clip(meta):
 def flow_between(meta, t, k):
     """flow_{t->k}, float32 [H, W, 2] (dx, dy) in pixels: pixel (x, y) of frame t shows
     the surface point at (x + dx, y + dy) of frame k (see the module docstring)."""
+    return flows_from(meta, t, [k])[0]
+
+
+def flows_from(meta, t, keys):
+    """flow_between(meta, t, k) for every k in `keys`, float32 [len(keys), H, W, 2]; the
+    front-most layer of each pixel of frame t (the costly part) is found once."""
     points = pixel_centres(meta)
     layers = layer_at(meta, t, points)
-    flow = np.zeros_like(points)
+    flows = np.zeros((len(keys), *points.shape))
     for layer in np.unique(layers):
         sel = layers == layer
         affines = _affines(meta, layer)
-        flow[sel] = _apply(affines[k], _apply(_invert(affines[t]), points[sel])) - points[sel]
-    return flow.reshape(meta["height"], meta["width"], 2).astype(np.float32)
+        canonical = _apply(_invert(affines[t]), points[sel])
+        for i, k in enumerate(keys):
+            flows[i, sel] = _apply(affines[k], canonical) - points[sel]
+    return flows.reshape(len(keys), meta["height"], meta["width"], 2).astype(np.float32)
 
 
 def flow_valid(meta, t, k):

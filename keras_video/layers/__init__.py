@@ -2,5 +2,6 @@
 
 from keras_video.layers.flow_warp import FlowWarp
 from keras_video.layers.preprocessing import ImageNormalization
+from keras_video.layers.upsample import BilinearUpsample
 
-__all__ = ["FlowWarp", "ImageNormalization"]
+__all__ = ["BilinearUpsample", "FlowWarp", "ImageNormalization"]

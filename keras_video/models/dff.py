@@ -67,23 +67,32 @@ through keras_video.streaming's resize, or a model built for that size.
 import keras
 from keras import layers, ops
 
-from keras_video.layers import FlowWarp, ImageNormalization
+from keras_video.layers import BilinearUpsample, FlowWarp, ImageNormalization
 from keras_video.models import resnet2d
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
-FEATURE_STRIDE = 16
-FLOW_SCALE = 2.5  # raw FlowNet output -> feature-map pixels, see the module docstring
+FEATURE_STRIDE = 16  # the paper's output stride; 8 is the other choice
+FEATURE_STRIDES = (8, 16)
+FLOWNET_PIXELS = 40.0  # frame pixels per unit of raw FlowNet output, see the module docstring
+
+
+def flow_scale(output_stride=FEATURE_STRIDE):
+    """Raw FlowNet output -> feature-map pixels: 2.5 at stride 16 (the reference), 5 at 8."""
+    return FLOWNET_PIXELS / output_stride
 
 
 def feature_net(input_shape, backbone="resnet18", feature_width=1024, width=1.0,
-                backbone_weights=None, freeze_batchnorm=False):
-    """N_feat: frame [H, W, 3] in [0, 255] -> features [ceil(H/16), ceil(W/16), feature_width]."""
+                backbone_weights=None, freeze_batchnorm=False, output_stride=FEATURE_STRIDE):
+    """N_feat: frame [H, W, 3] in [0, 255] -> features [ceil(H/s), ceil(W/s), feature_width]
+    for s = output_stride (16: the last stage dilated; 8: the last two)."""
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, not {backbone!r}")
+    if output_stride not in FEATURE_STRIDES:
+        raise ValueError(f"output_stride must be one of {FEATURE_STRIDES}, not {output_stride!r}")
     frame = keras.Input(input_shape, name="frame")
     x = ImageNormalization("imagenet", name="normalize")(frame)
     trunk = resnet2d.resnet_backbone(int(backbone[6:]), input_shape, name=backbone,
-                                     output_stride=FEATURE_STRIDE, width=width)
+                                     output_stride=output_stride, width=width)
     if backbone_weights == "imagenet":
         raise ValueError(f"{backbone}: ImageNet weights come from torchvision's .pth file; "
                          "pass its path as backbone_weights")
@@ -110,8 +119,9 @@ def _crop_to(x, reference, name):
     return layers.Cropping2D(((1, h - 1 - rh), (1, w - 1 - rw)), name=name)(x)
 
 
-def flow_net(input_shape, feature_width=1024, width=1.0):
-    """[current, key] frames -> [flow [h, w, 2] in feature pixels, scale [h, w, feature_width]]."""
+def flow_net(input_shape, feature_width=1024, width=1.0, output_stride=FEATURE_STRIDE):
+    """[current, key] frames -> [flow [h, w, 2] in feature pixels, scale [h, w, feature_width]]
+    on the grid of N_feat at `output_stride`."""
     if None in input_shape[:2]:
         raise ValueError(f"flow_net needs a fixed frame size, got input_shape={input_shape}")
     def act(x, name):
@@ -163,25 +173,26 @@ def flow_net(input_shape, feature_width=1024, width=1.0):
         if level > 2:
             flow = predict_flow(x, f"predict_flow{level}")
 
-    x = layers.AveragePooling2D(2, padding="same", name="to_feature_grid")(x)  # 1/16
+    if output_stride == 16:  # the decoder ends at 1/8 of the frame
+        x = layers.AveragePooling2D(2, padding="same", name="to_feature_grid")(x)
     flow = predict_flow(x, "predict_flow", kernel_initializer="zeros")
-    flow = layers.Rescaling(FLOW_SCALE, name="flow")(flow)
+    flow = layers.Rescaling(flow_scale(output_stride), name="flow")(flow)
     scale = layers.Conv2D(feature_width, 1, use_bias=False, kernel_initializer="zeros",
                           name="scale_conv")(x)
     scale = layers.Rescaling(1.0, offset=1.0, name="scale")(scale)  # the fixed bias of 1
     return keras.Model([current, key], [flow, scale], name="flow_net")
 
 
-def task_net(feature_shape, num_classes, output_size):
+def task_net(feature_shape, num_classes, output_size, output_stride=FEATURE_STRIDE):
     """N_task: features [h, w, F] -> class probabilities [H, W, num_classes] (float32)."""
     features = keras.Input(feature_shape, name="features")
     x = layers.Conv2D(num_classes, 1, name="classifier")(features)
-    # Feature pixel i is centred on frame pixel 16 i + 7.5 (stride 16 from the top-left
-    # corner), which is where half-pixel bilinear upsampling by 16 puts it; crop the
-    # rounding-up remainder at the bottom/right rather than stretch the map.
-    x = layers.UpSampling2D(FEATURE_STRIDE, interpolation="bilinear", name="upsample")(x)
-    (h, w), (height, width) = x.shape[1:3], output_size
-    x = layers.Cropping2D(((0, h - height), (0, w - width)), name="crop")(x)
+    # Feature pixel i is centred on frame pixel s i + (s - 1) / 2 (stride s from the
+    # top-left corner), which is where half-pixel bilinear upsampling by s puts it; crop
+    # the rounding-up remainder at the bottom/right rather than stretch the map.
+    # (BilinearUpsample is UpSampling2D's bilinear mode with the crop built in, as two
+    # matrix products: several times faster under XLA on a CPU.)
+    x = BilinearUpsample(output_stride, output_size, name="upsample")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(features, outputs, name="task_net")
 
@@ -221,32 +232,41 @@ def _check(num_classes, input_shape):
 
 
 def dff(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18", feature_width=1024,
-        width=1.0, flow_width=None, backbone_weights=None, freeze_batchnorm=False):
+        width=1.0, flow_width=None, backbone_weights=None, freeze_batchnorm=False,
+        output_stride=FEATURE_STRIDE):
     """The DFF training model: {"current", "key"} frames -> current-frame probabilities.
 
     `width` scales the ResNet's channels, `flow_width` (default: `width`) the flow net's;
     `feature_width` is N_feat's output channels, absolute. `backbone_weights`: a
-    torchvision ImageNet .pth file for the ResNet (needs width=1).
+    torchvision ImageNet .pth file for the ResNet (needs width=1). `output_stride` (16 as
+    in the paper, or 8) is the feature grid's, where the flow and the warp live too.
     """
     _check(num_classes, input_shape)
     input_shape = tuple(input_shape)
     n_feat = feature_net(input_shape, backbone, feature_width, width, backbone_weights,
-                         freeze_batchnorm)
-    n_flow = flow_net(input_shape, feature_width, width if flow_width is None else flow_width)
-    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2])
+                         freeze_batchnorm, output_stride)
+    n_flow = flow_net(input_shape, feature_width, width if flow_width is None else flow_width,
+                      output_stride)
+    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2], output_stride)
 
     current = keras.Input(input_shape, name="current")
     key = keras.Input(input_shape, name="key")
     key_features = n_feat(key)
-    flow, scale = n_flow([current, key])
-    warped = FlowWarp(name="warp")([key_features, flow])
-    propagated = layers.Multiply(name="scale_features")([warped, scale])
+    propagated = _propagate(n_flow, current, key, key_features)
     features = SameFrameSelect(name="select")([current, key, key_features, propagated])
     return keras.Model([current, key], n_task(features), name="dff")
 
 
+def _propagate(n_flow, current, key, key_features):
+    """warp(key features, flow) * scale, with flow and scale from the frame pair."""
+    flow, scale = n_flow([current, key])
+    warped = FlowWarp(name="warp")([key_features, flow])
+    return layers.Multiply(name="scale_features")([warped, scale])
+
+
 def frame_seg(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18",
-              feature_width=1024, width=1.0, backbone_weights=None, freeze_batchnorm=False):
+              feature_width=1024, width=1.0, backbone_weights=None, freeze_batchnorm=False,
+              output_stride=FEATURE_STRIDE):
     """The per-frame baseline N_task(N_feat(frame)), same sub-model names as `dff`.
 
     Its one input is named "current", so the {"current", "key"} examples of a DFF data
@@ -255,8 +275,8 @@ def frame_seg(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18",
     _check(num_classes, input_shape)
     input_shape = tuple(input_shape)
     n_feat = feature_net(input_shape, backbone, feature_width, width, backbone_weights,
-                         freeze_batchnorm)
-    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2])
+                         freeze_batchnorm, output_stride)
+    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2], output_stride)
     current = keras.Input(input_shape, name="current")
     return keras.Model([current], n_task(n_feat(current)), name="frame_seg")
 
@@ -267,6 +287,25 @@ def dff_parts(model):
     names = [layer.name for layer in model.layers]
     flow = model.get_layer("flow_net") if "flow_net" in names else None
     return model.get_layer("feature_net"), flow, model.get_layer("task_net")
+
+
+def feature_stride(model):
+    """The output stride of a `dff` / `frame_seg` model (its N_task's upsampling factor)."""
+    _, _, n_task = dff_parts(model)
+    return n_task.get_layer("upsample").factor
+
+
+def propagation_model(model):
+    """[current, key, key_features] -> current-frame probabilities: a `dff` model's
+    propagated path (flow, warp, scale, N_task) on given key-frame features, on the
+    model's own weights. Trains the flow net with N_feat fixed and its features computed
+    once (keras_video.dff_training)."""
+    n_feat, n_flow, n_task = dff_parts(model)
+    current = keras.Input(n_feat.input.shape[1:], name="current")
+    key = keras.Input(n_feat.input.shape[1:], name="key")
+    key_features = keras.Input(n_feat.output.shape[1:], name="key_features")
+    features = _propagate(n_flow, current, key, key_features)
+    return keras.Model([current, key, key_features], n_task(features), name="dff_propagate")
 
 
 def per_frame_model(model):
