@@ -173,7 +173,8 @@ def train(config, overwrite=False):
         "feature_cache": os.path.join(out_dir, "feature_cache"),
     }
     metrics_path = os.path.join(out_dir, METRICS_FILE)
-    splits = datasets.load_splits(config, data_dir=os.path.join(out_dir, "data"))
+    splits = datasets.load_splits(
+        config, data_dir=config.data_dir or os.path.join(out_dir, "data"))
     clip = config.clip_spec()
     task = splits.task
     config = dataclasses.replace(config, task=task)

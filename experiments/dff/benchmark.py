@@ -40,7 +40,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_video import configs, dff_training, flops, streaming, train  # noqa: E402
-from keras_video.models.dff import dff_parts  # noqa: E402
+from keras_video.data import moving_shapes  # noqa: E402
+from keras_video.layers import FlowWarp  # noqa: E402
+from keras_video.models.dff import dff_parts, feature_stride  # noqa: E402
+from keras_video.summaries import confusion_matrix  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTERVALS = (1, 2, 5, 10, 20)
@@ -48,16 +51,44 @@ TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 
 
 def train_both(runs, overrides):
-    dirs = {}
-    for experiment in ("seg_dff", "seg_frame"):
+    """The per-frame model first; DFF then starts from its N_feat and N_task. Both read
+    one generated data folder."""
+    dirs, seconds = {}, {}
+    for experiment in ("seg_frame", "seg_dff"):
         model_dir = os.path.join(runs, experiment)
-        config = configs.make_config(experiment, {**overrides, "model_dir": model_dir,
-                                                  "quiet": True})
+        values = {**overrides, "model_dir": model_dir, "data_dir": os.path.join(runs, "data"),
+                  "quiet": True}
+        if experiment == "seg_dff":
+            values.setdefault("feature_init", dirs["seg_frame"])
         start = time.time()
-        train.train(config)
-        print(f"{experiment}: {time.time() - start:.0f} s (0 if it was already trained)")
+        train.train(configs.make_config(experiment, values))
+        seconds[experiment] = time.time() - start
+        print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
         dirs[experiment] = model_dir
-    return dirs
+    return dirs, seconds
+
+
+def true_flow_miou(model, frames, masks, metas, num_classes, interval):
+    """mIoU of DFF's schedule with the ground-truth flow (averaged onto the feature grid,
+    no scale field) in place of the flow net: what better flow alone could give."""
+    n_feat, _, n_task = dff_parts(model)
+    grid, stride = tuple(n_feat.output.shape[1:3]), feature_stride(model)
+    warp = FlowWarp()
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    for video, video_masks, meta in zip(frames, masks, metas):
+        for t, mask in enumerate(video_masks):
+            k = t - t % interval
+            if t == k:
+                features = n_feat(video[t][None].astype(np.float32), training=False)
+                output = n_task(features, training=False)
+            else:
+                flow = streaming.flow_to_feature_grid(
+                    moving_shapes.flow_between(meta, t, k), grid, stride)
+                output = n_task(warp([key_features, flow[None]]), training=False)
+            if t == k:
+                key_features = features
+            confusion += confusion_matrix(mask, np.argmax(output[0], axis=-1), num_classes)
+    return dff_training.mean_iou(confusion)
 
 
 def theoretical(model):
@@ -185,15 +216,14 @@ def main():
         overrides[name] = type(field.default)(value)
     intervals = [int(k) for k in args.intervals.split(",")]
 
-    start = time.time()
-    dirs = train_both(args.runs, overrides)
-    train_seconds = time.time() - start
+    dirs, train_times = train_both(args.runs, overrides)
+    train_seconds = sum(train_times.values())
     models = {name: keras.saving.load_model(os.path.join(d, train.BEST_MODEL), compile=False)
               for name, d in dirs.items()}
     with open(os.path.join(dirs["seg_dff"], train.CONFIG_FILE)) as f:
         run_config = json.load(f)
     num_classes = run_config["model_config"]["num_classes"]
-    frames, masks, _ = dff_training.load_clips(run_config["eval_data"], num_classes)
+    frames, masks, metas = dff_training.load_clips(run_config["eval_data"], num_classes)
     print(f"held-out: {len(frames)} videos x {frames.shape[1]} frames of "
           f"{frames.shape[2]}x{frames.shape[3]} from {run_config['eval_data']}")
 
@@ -202,6 +232,9 @@ def main():
                    bool(args.jit))
     cost = theoretical(models["seg_dff"])
     baseline = rows[0]
+    # Where the mIoU drop comes from: the same schedule with the true flow.
+    true_flow = {k: true_flow_miou(models["seg_dff"], frames, masks, metas, num_classes, k)
+                 for k in intervals}
     at10 = next((r for r in rows if r["mode"] == "dff" and r["interval"] == 10), None)
     verdict = {}
     if at10 is not None:
@@ -224,15 +257,19 @@ def main():
         f"{cost['propagate_gflops']:.4f} G (flow {cost['flow_gflops']:.4f} + warp/scale "
         f"{cost['warp_gflops']:.4f} + N_task): {cost['frame_speedup']:.1f}x per "
         "propagated frame.\n")
+    true_flow_line = ("DFF with the ground-truth flow in place of the flow net (no scale "
+                      "field), mIoU %: " + ", ".join(f"k={k} {100 * v:.2f}"
+                                                     for k, v in true_flow.items()))
     with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(header + "\n" + text + "\n")
+        f.write(header + "\n" + text + "\n\n" + true_flow_line + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"rows": rows, "flops": cost, "verdict": verdict,
-                   "train_seconds": train_seconds,
+                   "true_flow_miou": true_flow, "train_seconds": train_times,
                    "bench_seconds": time.time() - bench_start, "config": train_cfg}, f,
                   indent=2)
     print(header)
     print(text)
+    print(true_flow_line)
     print(f"plot: {plot_path}")
     if verdict:
         print(f"interval 10: {verdict['speedup_k10']:.2f}x per-frame frames/s (target >= "
