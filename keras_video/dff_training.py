@@ -525,7 +525,7 @@ def train_dff(config, overwrite=False):
     if config.model == "dff" and config.flow_pretrain_steps > 0:
         flow_stats = pretrain_flow(config, model, val_frames, val_metas, paths["flow"])
 
-    resumed = train_lib._resumed_epoch(paths["backup"])
+    resumed = distribute.resumed_epoch(paths["backup"])
     if resumed:
         print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
               f"{config.epochs} done")
