@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The motion benchmark: each model trained on synthetic:motion (3000 videos, generated
-# on the first run) and evaluated on 400 fresh held-out videos with the video-level
-# protocol. Then the table: python experiments/motion/report.py
+# The motion benchmark: each model trained on synthetic:motion (12000 videos, generated
+# once into runs/motion_data on the first run and shared by every model) and evaluated
+# on 400 fresh held-out videos with the video-level protocol. Then the table:
+# python experiments/motion/report.py
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for name in ${MODELS:-c3d r3d18 r2plus1d18 cnn_lstm frame_cnn}; do
   python -m keras_video.train --experiment="motion_${name}" \
-    --model_dir="runs/motion_${name}" --quiet "$@"
+    --model_dir="runs/motion_${name}" --data_dir=runs/motion_data --quiet "$@"
 done
 python experiments/motion/report.py

@@ -34,11 +34,12 @@ Speeds (at the default 64 x 64; positions and radii scale with the frame size):
 translation 2 - 5 px per frame (32 - 80 px in 16 frames), rotation 8 - 20 degrees
 per frame, scaling 2.4 - 3.9 % of the radius per frame (x 1.4 - 1.8 in 16 frames; the
 upper end is the cap that keeps a 32-frame grow clip inside the radius bounds);
-radii 7 - 32 % of the shorter frame side. Motion this fast is what 3D CNNs trained
-from scratch on 2 CPU cores pick up within minutes: at half these speeds they stayed at
-chance for 1000 steps (experiments/RESULTS.md), learning to tell each training video's
-appearance apart before they found the motion. The defaults (32 frames of 64 x 64 at 15
-fps) give two non-overlapping 16-frame clips per video.
+radii 7 - 32 % of the shorter frame side. At half these speeds (and 2000 videos of
+64 x 64) every model stayed at chance on held-out videos for 1000 steps, and a tiny 3D
+CNN sat at loss ln 8 for hundreds of steps; at these speeds it left that plateau after
+~150 steps, and r3d18 after ~300 (experiments/RESULTS.md, motion benchmark). The
+defaults (32 frames of 64 x 64 at 15 fps) give two non-overlapping 16-frame clips per
+video.
 
 Output (`--format video`, the default): one MJPG `.avi` per clip and `labels.csv` with
 rows `path,label`, the label being the class name, which `keras_video.data.sources`
