@@ -3,7 +3,7 @@
     python experiments/motion/report.py [--runs runs]
 
 For each runs/motion_<model>: video-level top-1 on the held-out videos, clip top-1,
-parameters, forward GFLOPs per 16x64x64 clip (keras_video.flops) and wall time
+parameters, forward GFLOPs per clip (keras_video.flops) and wall time
 (training + evaluation + export, from metrics.json).
 """
 
