@@ -96,7 +96,9 @@ def _cut(frames, box, size, resize):
     out = tf.slice(frames, tf.stack([0, y, x, 0]), tf.stack([-1, box_h, box_w, -1]))
     if resize:
         # Antialiased bilinear, like PIL's bilinear resize in 3D-ResNets-PyTorch.
-        return tf.image.resize(out, size, method="bilinear", antialias=True)
+        # Its float sums can land a hair outside 0..255; PIL's uint8 output cannot.
+        return tf.clip_by_value(
+            tf.image.resize(out, size, method="bilinear", antialias=True), 0.0, 255.0)
     return tf.cast(out, tf.float32)
 
 
