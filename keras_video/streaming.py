@@ -158,8 +158,12 @@ class StreamingSegmenter:
     def is_key(self, index):
         return index % self.key_interval == 0
 
-    def step(self, index, frame):
-        """Segments frame number `index` (key frames must come before their followers)."""
+    def step(self, index, frame, flow=None):
+        """Segments frame number `index` (key frames must come before their followers).
+
+        flow: optional float [H, W, 2] flow from this frame to its key frame in frame
+        pixels (FlowWarp's convention, e.g. the ground truth), used on a propagated frame
+        in place of the mode's flow, with no scale field."""
         start = time.perf_counter()
         frame = self._prepare(frame)
         batch = tf.constant(frame[None])
@@ -172,15 +176,17 @@ class StreamingSegmenter:
                 self._key_gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
         elif self._key_features is None:
             raise RuntimeError("the first frame must be a key frame (index 0)")
-        elif self.mode == "dff":
+        elif flow is None and self.mode == "dff":
             output = self._flow_step(batch, self._key_frame, self._key_features)
         else:
             flow_start = time.perf_counter()
-            gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
-            flow = flow_to_feature_grid(dis_flow(gray, self._key_gray, self._dis), self.grid,
-                                        self.stride)
-            flow_seconds = time.perf_counter() - flow_start
-            output = self._dis_step(self._key_features, tf.constant(flow[None]))
+            given = flow is not None
+            if not given:
+                gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+                flow = dis_flow(gray, self._key_gray, self._dis)
+            grid_flow = flow_to_feature_grid(flow, self.grid, self.stride)
+            flow_seconds = 0.0 if given else time.perf_counter() - flow_start
+            output = self._dis_step(self._key_features, tf.constant(grid_flow[None]))
         output = output.numpy()
         return FrameResult(index, output, key, time.perf_counter() - start, flow_seconds)
 

@@ -135,6 +135,25 @@ def test_dis_mode_warps_key_features_by_the_dis_flow(model, frames):
     np.testing.assert_allclose(results[0].output, _per_frame(model, frames[0]), atol=1e-5)
 
 
+def test_given_flow_replaces_the_mode_flow(model, frames):
+    """A flow passed to step() (e.g. the ground truth) is warped by as DIS flow is: on the
+    feature grid, no scale field, in any mode; key frames ignore it."""
+    engine = streaming.StreamingSegmenter(model, "dff", key_interval=4)
+    n_feat, _, n_task = dff.dff_parts(model)
+    key_features = n_feat(np.float32(frames[0])[None])
+    for t in range(4):
+        flow = np.zeros((*SIZE[:2], 2), np.float32)
+        flow[..., 0] = 2 * t  # the pan: frame t at x shows the key frame at x + 2 t
+        result = engine.step(t, frames[t], flow)
+        if t == 0:
+            np.testing.assert_allclose(result.output, _per_frame(model, frames[0]), atol=1e-5)
+            continue
+        grid_flow = streaming.flow_to_feature_grid(flow, engine.grid)
+        expected = n_task(FlowWarp()([key_features, grid_flow[None]])).numpy()[0]
+        np.testing.assert_allclose(result.output, expected, atol=1e-5, rtol=0)
+        assert result.flow_seconds == 0.0
+
+
 def test_labels_output_resizing_and_video_input(model, frames, tmp_path):
     # Frames twice the model's size, through an MJPG file decoded by OpenCV.
     big = [cv2.resize(f, (128, 96), interpolation=cv2.INTER_LINEAR) for f in frames[:4]]

@@ -41,8 +41,7 @@ import numpy as np  # noqa: E402
 
 from keras_video import configs, dff_training, flops, streaming, train  # noqa: E402
 from keras_video.data import moving_shapes  # noqa: E402
-from keras_video.layers import FlowWarp  # noqa: E402
-from keras_video.models.dff import dff_parts, feature_stride  # noqa: E402
+from keras_video.models.dff import dff_parts  # noqa: E402
 from keras_video.summaries import confusion_matrix  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,25 +68,17 @@ def train_both(runs, overrides):
 
 
 def true_flow_miou(model, frames, masks, metas, num_classes, interval):
-    """mIoU of DFF's schedule with the ground-truth flow (averaged onto the feature grid,
-    no scale field) in place of the flow net: what better flow alone could give."""
-    n_feat, _, n_task = dff_parts(model)
-    grid, stride = tuple(n_feat.output.shape[1:3]), feature_stride(model)
-    warp = FlowWarp()
+    """mIoU of DFF's schedule with the ground-truth flow in place of the flow net (the
+    engine's given-flow path: averaged onto the feature grid, no scale field): what
+    better flow alone could give."""
+    engine = streaming.StreamingSegmenter(model, "dff", interval, output="labels")
     confusion = np.zeros((num_classes, num_classes), np.int64)
     for video, video_masks, meta in zip(frames, masks, metas):
-        for t, mask in enumerate(video_masks):
-            k = t - t % interval
-            if t == k:
-                features = n_feat(video[t][None].astype(np.float32), training=False)
-                output = n_task(features, training=False)
-            else:
-                flow = streaming.flow_to_feature_grid(
-                    moving_shapes.flow_between(meta, t, k), grid, stride)
-                output = n_task(warp([key_features, flow[None]]), training=False)
-            if t == k:
-                key_features = features
-            confusion += confusion_matrix(mask, np.argmax(output[0], axis=-1), num_classes)
+        for t, (frame, mask) in enumerate(zip(video, video_masks)):
+            flow = None if engine.is_key(t) else moving_shapes.flow_between(
+                meta, t, t - t % interval)
+            confusion += confusion_matrix(mask, engine.step(t, frame, flow).output,
+                                          num_classes)
     return dff_training.mean_iou(confusion)
 
 
