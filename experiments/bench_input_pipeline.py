@@ -48,8 +48,8 @@ than clips/s to other processes.
 --train_epoch: does the input pipeline slow training? One epoch of r3d18 (width 1.0,
 16x112x112 RGB clips, batch 8, SGD) over --epoch_clips clips, fed (1) by the OpenCV
 pipeline, (2) by the TFRecord pipeline, (3) from clips already in memory (the OpenCV
-pipeline's output of one epoch, held as a float32 array), alternated for --repeats
-rounds after a warm-up round; median seconds per epoch and the ratios to (3). Data: a
+pipeline's output of one epoch, held as the uint8 array it yields), alternated for
+--repeats rounds after a warm-up round; median seconds per epoch and the ratios to (3). Data: a
 UCF101-like workload by default, `--epoch_clips` motion-benchmark videos of 32 frames
 at UCF101's 240x320, MJPG, with C3D's training recipe ClipSpec(16, (112, 112),
 "random", resize=(128, 171), crop="random", flip=True): each clip is a random
@@ -360,7 +360,8 @@ def train_epoch(args, workdir):
     def epoch(dataset):
         return lambda: model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
 
-    runs = [("memory", "clips already in memory (float32 array)", epoch(memory)),
+    runs = [("memory", "clips already in memory (the pipeline's uint8 output)",
+             epoch(memory)),
             ("opencv", "OpenCV pipeline (make_dataset, training=True)", epoch(opencv)),
             ("tfrecord", "TFRecord pipeline (make_dataset on tfrecord:DIR)",
              epoch(tfrecord))]

@@ -40,13 +40,19 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     first batch, for the model's symbolic build), which only MirroredStrategy accepts,
     and reduces per-replica scalars (the step's logs) over axis 0, which they lack.
     Both are reduced here as MirroredStrategy does: each value of the nest alone, a
-    scalar across replicas only."""
+    scalar across replicas only. The collectives carry no uint8 (the pipeline's clips,
+    in that first batch): such values are reduced as float32 and cast back."""
 
     def reduce(self, reduce_op, value, axis=None):
         def reduce_one(v):
-            scalar = self.experimental_local_results(v)[0].shape.rank == 0
-            return super(MultiWorkerMirroredStrategy, self).reduce(
+            local = self.experimental_local_results(v)[0]
+            dtype = local.dtype
+            if not (dtype.is_floating or dtype in (tf.int32, tf.int64)):
+                v = self.run(lambda x: tf.cast(x, tf.float32), args=(v,))
+            scalar = local.shape.rank == 0
+            out = super(MultiWorkerMirroredStrategy, self).reduce(
                 reduce_op, v, None if scalar else axis)
+            return tf.cast(out, dtype)
 
         return tf.nest.map_structure(reduce_one, value)
 

@@ -71,7 +71,7 @@ def _centre_clip_reader(clip, from_array):
 
 def video_clip_dataset(source, clip, protocol="video", three_crop=False, batch_size=16,
                        on_bad_sample="error", skip_log=None):
-    """Batches of (views float32 [B, T, H, W, C], labels, video index): the evaluation
+    """Batches of (views uint8 [B, T, H, W, C], labels, video index): the evaluation
     views of every clip of every video, batched across videos. Video indices count the
     videos that could be read, in the source's order."""
     if protocol not in PROTOCOLS:

@@ -20,7 +20,9 @@ Crops (`ClipSpec.crop`):
 
 There is no mean/std normalisation here, on purpose: every model normalises its input in
 its first layer (keras_video.layers.ImageNormalization), so the pipeline, the exported
-SavedModel and `predict` all hand a model the same float32 RGB values in [0, 255].
+SavedModel and `predict` all hand a model the same RGB values in [0, 255]: uint8 from
+the pipeline (a Keras model casts its input to float32), float32 in the SavedModel,
+which resizes before it crops.
 """
 
 import tensorflow as tf
@@ -91,20 +93,28 @@ def crop_box(clip, seed):
 
 
 def _cut(frames, box, size, resize):
-    """frames [T, H, W, C] uint8 -> the box, resized to `size` if asked, float32."""
+    """frames [T, H, W, C] -> the box, resized to `size` if asked, in the frames' dtype.
+
+    A uint8 clip stays uint8: the batches that reach the model are a quarter of the
+    float32 size (less to batch and prefetch, and less to copy to an accelerator), and
+    the model casts them in its first layer. A resized uint8 clip is rounded half up
+    and saturated, as PIL's uint8 bilinear resize in 3D-ResNets-PyTorch is."""
     y, x, box_h, box_w = box
     out = tf.slice(frames, tf.stack([0, y, x, 0]), tf.stack([-1, box_h, box_w, -1]))
-    if resize:
-        # Antialiased bilinear, like PIL's bilinear resize in 3D-ResNets-PyTorch.
-        # Its float sums can land a hair outside 0..255; PIL's uint8 output cannot.
-        return tf.clip_by_value(
-            tf.image.resize(out, size, method="bilinear", antialias=True), 0.0, 255.0)
-    return tf.cast(out, tf.float32)
+    if not resize:
+        return out
+    # Antialiased bilinear, like PIL's bilinear resize. Its float sums can land a hair
+    # outside 0..255; PIL's uint8 output cannot.
+    resized = tf.clip_by_value(
+        tf.image.resize(out, size, method="bilinear", antialias=True), 0.0, 255.0)
+    if frames.dtype == tf.uint8:
+        return tf.cast(tf.floor(resized + 0.5), tf.uint8)
+    return tf.cast(resized, frames.dtype)
 
 
 def apply(frames, clip, seed):
     """One training or evaluation view: uint8 [T, h, w, C] at clip.decode_size ->
-    float32 [T, H, W, C] at clip.size. `seed` (int64 scalar) draws the random crop and
+    uint8 [T, H, W, C] at clip.size. `seed` (int64 scalar) draws the random crop and
     flip, so the same element seed gives the same view."""
     if clip.crop in RANDOM_CROPS:
         resize = clip.crop == "multiscale_corner"
@@ -120,7 +130,7 @@ def apply(frames, clip, seed):
 
 def eval_views(frames, clip, three_crop=False):
     """The evaluation views of frames uint8 [N, h, w, C] at clip.decode_size (a clip, or
-    several clips stacked): float32 [V, N, H, W, C], V = 1 (the centre crop) or 3 (start,
+    several clips stacked): [V, N, H, W, C] in the frames' dtype, V = 1 (the centre crop) or 3 (start,
     centre and end of the frame's long side). `clip` is an evaluation ClipSpec
     (ClipSpec.for_eval())."""
     if clip.crop in RANDOM_CROPS or clip.flip:
