@@ -43,7 +43,9 @@ than clips/s to other processes.
       the seed's, which aliases thin lines): the pipeline without the area filter's cost;
   (g) (b) with `cv2.setNumThreads(1)` (OpenCV's parallel_for inside resize/cvtColor
       no longer competing with tf.data's threads);
-  (h) (b) with `threading.private_threadpool_size = CPUs` and `deterministic=False`.
+  (h) (b) with `threading.private_threadpool_size = CPUs` and `deterministic=False`;
+  (i) (b) yielding float32 clips (each clip cast before batching): the pipeline before
+      it yielded uint8.
 
 --train_epoch: does the input pipeline slow training? One epoch of r3d18 (width 1.0,
 16x112x112 RGB clips, batch 8, SGD) over --epoch_clips clips, fed (1) by the OpenCV
@@ -79,7 +81,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from keras_video.data import decode, generate, sources, to_tfrecord  # noqa: E402
+from keras_video.data import decode, generate, sources, to_tfrecord, transforms  # noqa: E402,E501
 from keras_video.data.pipeline import ClipSpec, make_dataset  # noqa: E402
 
 
@@ -151,6 +153,7 @@ def count_clips(dataset):
 
 class Bench:
     def __init__(self, samples, tfrecords, frames, size):
+        self.samples = samples
         self.paths = list(samples.paths)
         self.size = size
         self.workers = os.cpu_count() or 1
@@ -214,6 +217,16 @@ class Bench:
             return self.pipeline()
         finally:
             cv2.setNumThreads(old)
+
+    def pipeline_float32(self):
+        if not hasattr(self, "dataset_float32"):
+            cut = transforms._cut
+            with patched(transforms, "_cut", lambda *a: tf.cast(cut(*a), tf.float32)):
+                self.dataset_float32 = make_dataset(self.samples, self.clip, batch_size=8,
+                                                    training=False)
+        n = count_clips(self.dataset_float32)
+        assert n == len(self.paths), (n, len(self.paths))
+        return n
 
     def pipeline_options(self):
         if not hasattr(self, "dataset_opt"):
@@ -306,7 +319,8 @@ def throughput(args, workdir):
                  ("f", "(b) with INTER_LINEAR instead of INTER_AREA", bench.pipeline_linear),
                  ("g", "(b) with cv2.setNumThreads(1)", bench.pipeline_cv1),
                  ("h", "(b) with private_threadpool_size=CPUs, deterministic=False",
-                  bench.pipeline_options)]
+                  bench.pipeline_options),
+                 ("i", "(b) yielding float32 clips (before: uint8)", bench.pipeline_float32)]
         if bench.mjpeg:
             runs.append(("e", f"(c2) + INTER_AREA resize + cvtColor, {bench.workers} "
                          "threads", bench.reduced_decode_resize_rgb))
@@ -325,7 +339,7 @@ def throughput(args, workdir):
           + (f"; b/c2 = {rate['b'] / rate['c2']:.2f}" if "c2" in rate else "")
           + f"; b/b0 = {rate['b'] / rate['b0']:.2f}")
     if args.investigate:
-        print(", ".join(f"{k}/c = {rate[k] / rate['c']:.2f}" for k in "defgh" if k in rate))
+        print(", ".join(f"{k}/c = {rate[k] / rate['c']:.2f}" for k in "defghi" if k in rate))
     print()
     source = args.data or "224x224x30 MJPG oscillation .avi"
     print(machine_line(args, f"{n} clips of {source}, clip {args.frames}x{args.size}x"

@@ -152,22 +152,6 @@ def test_reduced_jpeg_decode_is_as_close_to_one_area_resize_as_an_exact_halving(
             np.abs(halved.astype(int) - exact).mean() + 0.1, path
 
 
-@pytest.mark.parametrize("frame_shape, size", [
-    ((112, 112, 3), (64, 64)),     # 7:4, OpenCV's generic area path
-    ((240, 320, 3), (128, 171)),   # C3D's resize of UCF101 frames
-    ((224, 224), (112, 112)),      # gray, an exact halving
-    ((60, 80, 3), (60, 100)),      # one side grows: frame by frame
-    ((30, 40, 3), (30, 40)),       # nothing to do
-])
-def test_one_tall_resize_equals_frame_by_frame(frame_shape, size):
-    rng = np.random.default_rng(0)
-    frames = [cv2.GaussianBlur(rng.integers(0, 256, frame_shape, np.uint8), (3, 3), 1)
-              for _ in range(5)]
-    clip = decode.resize_frames(frames, size)
-    assert clip.shape == (5, *size, *frame_shape[2:]) and clip.dtype == np.uint8
-    np.testing.assert_array_equal(clip, [decode.resize_frame(f, size) for f in frames])
-
-
 def test_reduced_jpeg_decode_at_an_exact_factor(oscillation_videos):
     path = os.path.join(oscillation_videos, "clip_00001.avi")
     for grayscale in (False, True):

@@ -128,41 +128,20 @@ def resize_frame(frame, size):
                       else cv2.INTER_LINEAR)
 
 
-def resize_frames(frames, size):
-    """resize_frame of every frame of a list, as one uint8 array [T, H, W(, C)].
-
-    Frames of one size that shrink are resized in one INTER_AREA call on the frames
-    stacked as one tall image: frame k's rows k*h..(k+1)*h-1 map exactly onto output
-    rows k*H..(k+1)*H-1, and each output row averages input rows of its own frame
-    only, so the result equals frame-by-frame resizing (tests/test_decode.py) for one
-    call's overhead instead of T. Growing frames are resized one by one (bilinear
-    weights would reach across a frame boundary)."""
-    shapes = {f.shape for f in frames}
-    if size is None or len(shapes) > 1:
-        return np.stack([resize_frame(f, size) for f in frames])
-    (shape,) = shapes
-    h, w = size
-    if shape[:2] == (h, w) or h > shape[0] or w > shape[1]:
-        return np.stack([resize_frame(f, size) for f in frames])
-    tall = np.concatenate(frames)  # [T * h_in, w_in(, C)]
-    out = cv2.resize(tall, (w, len(frames) * h), interpolation=cv2.INTER_AREA)
-    return out.reshape(len(frames), h, w, *shape[2:])
-
-
 def _finish(frames, size, grayscale, bgr=True):
     """Decoded frames (BGR, RGB with bgr=False, or already gray [H, W]) -> resized RGB
     (or gray) uint8 array [T, H, W, C]."""
-    clip = resize_frames(frames, size)
-    if clip.ndim == 3:  # decoded as gray
-        return clip[..., None]
-    if not grayscale and not bgr:
-        return clip
-    # One colour conversion for the whole clip, seen as one tall image.
-    tall = clip.reshape(-1, *clip.shape[2:])
-    if grayscale:
-        gray = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
-        return cv2.cvtColor(tall, gray).reshape(*clip.shape[:3], 1)
-    return cv2.cvtColor(tall, cv2.COLOR_BGR2RGB).reshape(clip.shape)
+    out = []
+    for frame in frames:
+        frame = resize_frame(frame, size)
+        if frame.ndim == 2:  # decoded as gray
+            out.append(frame[..., None])
+        elif grayscale:
+            gray = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
+            out.append(cv2.cvtColor(frame, gray)[..., None])
+        else:
+            out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if bgr else frame)
+    return np.stack(out)
 
 
 def count_frames(path):
@@ -218,12 +197,11 @@ def _jpeg_packets(cap, size, grayscale):
 
 
 def _video_frames(path, pick, size, grayscale, packets):
-    """The frames pick(frame count) of a video, BGR or gray, for _finish to resize;
+    """The frames pick(frame count) of a video, each resized to `size`, BGR or gray;
     pick=None: every frame that decodes.
 
     packets: read an MJPEG video as JPEG packets (only the picked ones decoded, at
-    reduced scale, left there); raises _NotPlainJpeg where that fails. FFmpeg frames
-    are resized to `size` as they are read (less to hold).
+    reduced scale); raises _NotPlainJpeg where that fails.
     """
     cap = _open_video(path)
     try:
@@ -237,8 +215,8 @@ def _video_frames(path, pick, size, grayscale, packets):
                 raise BadSampleError(path, f"frame {i} could not be decoded")
             return resize_frame(item, size)  # resized as it is read: less to hold
 
-        def decoded(item):  # JPEG frames stay at reduced scale: _finish resizes them
-            return item if jpeg is None else jpeg(item)
+        def decoded(item):
+            return item if jpeg is None else resize_frame(jpeg(item), size)
 
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if declared <= 0 or pick is None:
@@ -351,7 +329,7 @@ def read_all_frames(path, size=None, grayscale=False):
     if os.path.isdir(path):
         n = len(list_frames(path))
         return read_frame_folder(path, n, "first", size=size, grayscale=grayscale)
-    return _finish(_read_video_frames(path, None, size, grayscale), size, grayscale)
+    return _finish(_read_video_frames(path, None, size, grayscale), None, grayscale)
 
 
 def clip_from_array(frames, num_frames, mode="uniform", stride=1, rng=None, size=None,
