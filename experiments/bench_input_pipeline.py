@@ -320,7 +320,8 @@ def throughput(args, workdir):
                  ("g", "(b) with cv2.setNumThreads(1)", bench.pipeline_cv1),
                  ("h", "(b) with private_threadpool_size=CPUs, deterministic=False",
                   bench.pipeline_options),
-                 ("i", "(b) yielding float32 clips (before: uint8)", bench.pipeline_float32)]
+                 ("i", "(b) yielding float32 clips (the pipeline before uint8)",
+                  bench.pipeline_float32)]
         if bench.mjpeg:
             runs.append(("e", f"(c2) + INTER_AREA resize + cvtColor, {bench.workers} "
                          "threads", bench.reduced_decode_resize_rgb))
