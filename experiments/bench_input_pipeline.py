@@ -51,8 +51,8 @@ than clips/s to other processes.
 16x112x112 RGB clips, batch 8, SGD) over --epoch_clips clips, fed (1) by the OpenCV
 pipeline, (2) by the TFRecord pipeline, (3) from clips already in memory (the OpenCV
 pipeline's output of one epoch, held as the uint8 array it yields), alternated for
---repeats rounds after a warm-up round; median seconds per epoch and the ratios to (3). Data: a
-UCF101-like workload by default, `--epoch_clips` motion-benchmark videos of 32 frames
+--repeats rounds after a warm-up round; median seconds per epoch and the ratios to (3).
+Data: a UCF101-like workload by default, `--epoch_clips` motion-benchmark videos of 32 frames
 at UCF101's 240x320, MJPG, with C3D's training recipe ClipSpec(16, (112, 112),
 "random", resize=(128, 171), crop="random", flip=True): each clip is a random
 temporal crop, decoded and resized to 128x171, randomly cropped to 112x112 and flipped.
@@ -81,7 +81,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from keras_video.data import decode, generate, sources, to_tfrecord, transforms  # noqa: E402,E501
+from keras_video.data import (decode, generate, sources, to_tfrecord,  # noqa: E402
+                              transforms)
 from keras_video.data.pipeline import ClipSpec, make_dataset  # noqa: E402
 
 
@@ -169,15 +170,16 @@ class Bench:
     def naive(self):
         return naive_loop(self.paths, self.size)
 
-    def pipeline(self):
-        n = count_clips(self.dataset)
+    def read_every_clip(self, dataset):
+        n = count_clips(dataset)
         assert n == len(self.paths), (n, len(self.paths))
         return n
 
+    def pipeline(self):
+        return self.read_every_clip(self.dataset)
+
     def tfrecord(self):
-        n = count_clips(self.tfrecord_dataset)
-        assert n == len(self.paths), (n, len(self.paths))
-        return n
+        return self.read_every_clip(self.tfrecord_dataset)
 
     def raw_decode(self):
         return sum(self.pool.map(_decode_only, self.paths))
@@ -224,9 +226,7 @@ class Bench:
             with patched(transforms, "_cut", lambda *a: tf.cast(cut(*a), tf.float32)):
                 self.dataset_float32 = make_dataset(self.samples, self.clip, batch_size=8,
                                                     training=False)
-        n = count_clips(self.dataset_float32)
-        assert n == len(self.paths), (n, len(self.paths))
-        return n
+        return self.read_every_clip(self.dataset_float32)
 
     def pipeline_options(self):
         if not hasattr(self, "dataset_opt"):

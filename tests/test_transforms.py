@@ -40,6 +40,11 @@ def test_multiscale_corner_crop_draws_every_scale_and_position():
     assert len(seen) == 23
 
 
+def _as_pil_uint8(resized):
+    """Float resize output rounded half up and saturated, as PIL's uint8 resize is."""
+    return np.floor(np.clip(resized, 0, 255) + 0.5).astype(np.uint8)
+
+
 def test_one_box_and_one_flip_for_every_frame():
     frames = _ramp_clip(6, 40, 56)
     clip = ClipSpec(6, (24, 24), resize=(40, 56), crop="multiscale_corner", flip=True)
@@ -55,7 +60,7 @@ def test_one_box_and_one_flip_for_every_frame():
         y, x, h, w = _box(clip, seed)
         resized = tf.image.resize(frames[:, y:y + h, x:x + w], (24, 24), "bilinear",
                                   antialias=True).numpy()
-        expected = np.floor(np.clip(resized, 0, 255) + 0.5).astype(np.uint8)  # as PIL
+        expected = _as_pil_uint8(resized)
         flipped = np.array_equal(out, expected[:, :, ::-1])
         assert flipped or np.array_equal(out, expected)
         flips.add(flipped)
@@ -92,7 +97,7 @@ def test_evaluation_views():
     # square_center: the largest centred square, resized (3D-ResNets' Scale + CenterCrop)
     square = transforms.eval_views(tf.constant(frames), resnet.for_eval()).numpy()[0]
     expected = tf.image.resize(frames[:, :, 21:149], (112, 112), antialias=True).numpy()
-    np.testing.assert_array_equal(square, np.floor(np.clip(expected, 0, 255) + 0.5))
+    np.testing.assert_array_equal(square, _as_pil_uint8(expected))
     # a portrait frame: the 3 crops run down its long side
     tall = ClipSpec(2, (10, 10), resize=(30, 10), crop="center")
     views = transforms.eval_views(tf.constant(_ramp_clip(2, 30, 10)), tall, True).numpy()

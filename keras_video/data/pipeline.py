@@ -10,8 +10,8 @@
 Clips come out uint8 RGB (or gray), shape [batch, T, H, W, C]: a quarter of the bytes of
 float32 to batch, prefetch and copy to an accelerator; a Keras model casts its input to
 float32 (its Input's dtype) before its first layer. Each model normalises its input
-itself (its first layer), so training, evaluation, the exported
-SavedModel and `predict` cannot disagree about normalisation; the pipeline never does.
+itself (its first layer), so training, evaluation, the exported SavedModel and
+`predict` cannot disagree about normalisation; the pipeline never does.
 The cache holds decoded clips before the spatial transforms (keras_video.data.transforms),
 so random crops and flips stay random with a cache; a random temporal crop happens at
 decode time and cannot be cached.

@@ -130,9 +130,9 @@ def apply(frames, clip, seed):
 
 def eval_views(frames, clip, three_crop=False):
     """The evaluation views of frames uint8 [N, h, w, C] at clip.decode_size (a clip, or
-    several clips stacked): [V, N, H, W, C] in the frames' dtype, V = 1 (the centre crop) or 3 (start,
-    centre and end of the frame's long side). `clip` is an evaluation ClipSpec
-    (ClipSpec.for_eval())."""
+    several clips stacked): [V, N, H, W, C] in the frames' dtype, V = 1 (the centre
+    crop) or 3 (start, centre and end of the frame's long side). `clip` is an evaluation
+    ClipSpec (ClipSpec.for_eval())."""
     if clip.crop in RANDOM_CROPS or clip.flip:
         raise ValueError("evaluation views need a deterministic crop; pass clip.for_eval()")
     positions = ("start", "center", "end") if three_crop else ("center",)
