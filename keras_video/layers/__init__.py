@@ -1,7 +1,8 @@
 """Custom Keras layers of keras_video; each has get_config and round-trips through saving."""
 
+from keras_video.layers.conv3d import Conv3D, MaxPooling3D
 from keras_video.layers.flow_warp import FlowWarp
 from keras_video.layers.preprocessing import ImageNormalization
 from keras_video.layers.upsample import BilinearUpsample
 
-__all__ = ["BilinearUpsample", "FlowWarp", "ImageNormalization"]
+__all__ = ["BilinearUpsample", "Conv3D", "FlowWarp", "ImageNormalization", "MaxPooling3D"]

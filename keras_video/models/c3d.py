@@ -18,7 +18,7 @@ fit them.
 import keras
 from keras import layers
 
-from keras_video.layers import ImageNormalization
+from keras_video.layers import ImageNormalization, MaxPooling3D
 
 
 def _scaled(channels, width):
@@ -44,22 +44,22 @@ def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
                              name=name)(x)
 
     x = conv(x, 64, "conv1")
-    x = layers.MaxPooling3D((1, 2, 2), name="pool1")(x)  # keeps all 16 frames
+    x = MaxPooling3D((1, 2, 2), name="pool1")(x)  # keeps all 16 frames
     x = conv(x, 128, "conv2")
-    x = layers.MaxPooling3D(2, name="pool2")(x)
+    x = MaxPooling3D(2, name="pool2")(x)
     x = conv(x, 256, "conv3a")
     x = conv(x, 256, "conv3b")
-    x = layers.MaxPooling3D(2, name="pool3")(x)
+    x = MaxPooling3D(2, name="pool3")(x)
     x = conv(x, 512, "conv4a")
     x = conv(x, 512, "conv4b")
-    x = layers.MaxPooling3D(2, name="pool4")(x)
+    x = MaxPooling3D(2, name="pool4")(x)
     x = conv(x, 512, "conv5a")
     x = conv(x, 512, "conv5b")
     # pool5 pads 1 pixel on each spatial side (7x7 -> 4x4). PyTorch pads max-pools with
     # -inf; its input is post-ReLU (>= 0) and every 2x2 window keeps a real pixel, so
     # zeros give the same maxima.
     x = layers.ZeroPadding3D(((0, 0), (1, 1), (1, 1)), name="pool5_pad")(x)
-    x = layers.MaxPooling3D(2, name="pool5")(x)
+    x = MaxPooling3D(2, name="pool5")(x)
     # PyTorch flattens (C, T, H, W); so must we, or a converted fc6 reads a permuted
     # input.
     x = layers.Permute((4, 1, 2, 3), name="to_channels_first")(x)

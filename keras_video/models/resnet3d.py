@@ -35,7 +35,7 @@ pads only the bottom / right for stride 2 on even sizes, shifting the sampling g
 import keras
 from keras import layers, ops
 
-from keras_video.layers import ImageNormalization
+from keras_video.layers import Conv3D, ImageNormalization, MaxPooling3D
 
 _BLOCKS_PER_STAGE = {
     10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
@@ -81,7 +81,7 @@ def _conv(x, filters, kernel, strides, padding, name):
     """Conv3d(bias=False) with PyTorch's symmetric zero padding (T, H, W)."""
     if any(padding):
         x = layers.ZeroPadding3D(padding, name=f"{name}_pad")(x)
-    return layers.Conv3D(filters, kernel, strides=strides, use_bias=False, name=name)(x)
+    return Conv3D(filters, kernel, strides=strides, use_bias=False, name=name)(x)
 
 
 def _bn_relu(x, name, relu=True):
@@ -174,7 +174,7 @@ def resnet3d(depth=18, factorised=False, num_classes=400, input_shape=(16, 112, 
         # PyTorch pads max-pools with -inf. The input is post-ReLU (>= 0) and every
         # 3x3x3 window keeps a real value, so zero padding gives the same maxima.
         x = layers.ZeroPadding3D(1, name="maxpool_pad")(x)
-        x = layers.MaxPooling3D(3, strides=2, name="maxpool")(x)
+        x = MaxPooling3D(3, strides=2, name="maxpool")(x)
     for stage, (blocks, filters) in enumerate(
         zip(_BLOCKS_PER_STAGE[depth], stage_filters), start=1
     ):

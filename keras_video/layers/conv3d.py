@@ -1,0 +1,109 @@
+"""Drop-in `Conv3D` and `MaxPooling3D` whose training step is fast on a CPU.
+
+Same weights, same configuration, same outputs as the Keras layers they subclass (a
+model converted from PyTorch or saved with the Keras layers loads unchanged); only how
+the work is done differs, where TensorFlow's CPU kernels are slow:
+
+- `Conv3D` with strides > 1. TensorFlow's CPU gradient kernels of a strided 3D
+  convolution (Conv3DBackpropInputV2 / Conv3DBackpropFilterV2, with or without oneDNN)
+  are 5-12x slower than those of the stride-1 convolution they subsample for the
+  inner layers of a 3D ResNet: 0.47 s against 0.047 s for a 3x3x3, 16 -> 32 channel,
+  stride 2 conv on a batch of 16 x 10 x 14 x 14 x 16, about 2/3 of an r3d18 training
+  step at 48 x 48. The gradient of a strided conv is the stride-1 conv's gradient for
+  the output gradient with zeros inserted between its samples, so on a machine without
+  a GPU this layer computes it that way (the forward pass stays the strided conv). Not
+  for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
+  channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
+  own kernels. A 1x1x1 kernel subsamples its input first, which is exact
+  and cheaper on any device.
+- `MaxPooling3D`. TensorFlow's MaxPool3DGrad on a CPU is about 7x slower than two 2D
+  max-pools, and a max over a t x h x w window is the max over t of the max over
+  h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
+  where several inputs tie for a window's maximum, the gradient may go to a different
+  one of them (any tied input is a valid subgradient).
+
+Every figure here: `python experiments/bench_cpu_3d_ops.py` (experiments/RESULTS.md).
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+MIN_DETOUR_CHANNELS = 8
+
+
+def _fast_cpu_gradient():
+    """True where the strided conv's gradient should take the stride-1 route: no GPU
+    (cuDNN's strided gradient kernels are fast, and the detour costs up to 8x there)."""
+    return not tf.config.list_logical_devices("GPU")
+
+
+def _strided_conv3d(x, kernel, strides):
+    """VALID tf.nn.conv3d with `strides` whose gradients are the stride-1 conv's, fed the
+    output gradient with zeros inserted between its samples (StridedSliceGrad)."""
+    strides = [1, *strides, 1]
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            x_shape, k_shape = tf.shape(x), tf.shape(kernel)
+            full = tf.concat([x_shape[:1], x_shape[1:4] - k_shape[:3] + 1, k_shape[4:]], 0)
+            dy_full = tf.raw_ops.StridedSliceGrad(
+                shape=full, begin=tf.zeros([5], tf.int32), end=full,
+                strides=tf.constant(strides, tf.int32), dy=dy)
+            dx = tf.raw_ops.Conv3DBackpropInputV2(
+                input_sizes=x_shape, filter=kernel, out_backprop=dy_full,
+                strides=[1] * 5, padding="VALID")
+            dk = tf.raw_ops.Conv3DBackpropFilterV2(
+                input=x, filter_sizes=k_shape, out_backprop=dy_full,
+                strides=[1] * 5, padding="VALID")
+            return dx, dk
+
+        return tf.nn.conv3d(x, kernel, strides, "VALID"), grad
+
+    return conv(x, kernel)
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class Conv3D(keras.layers.Conv3D):
+    """keras.layers.Conv3D; strided, 'valid', channels-last convolutions train faster
+    on a CPU (see the module docstring). Outputs and weights are the Keras layer's."""
+
+    def convolution_op(self, inputs, kernel):
+        strides = tuple(self.strides)
+        plain = (self.padding != "valid" or self.data_format != "channels_last"
+                 or tuple(self.dilation_rate) != (1, 1, 1) or self.groups != 1)
+        if plain or strides == (1, 1, 1):
+            return super().convolution_op(inputs, kernel)
+        if tuple(self.kernel_size) == (1, 1, 1):
+            t, h, w = strides
+            return ops.conv(inputs[:, ::t, ::h, ::w, :], kernel, strides=1, padding="valid")
+        if inputs.shape[-1] < MIN_DETOUR_CHANNELS or not _fast_cpu_gradient():
+            return super().convolution_op(inputs, kernel)
+        # tf.identity reads the variable: the custom gradient then sees a plain tensor.
+        return _strided_conv3d(tf.identity(inputs), tf.identity(kernel), strides)
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class MaxPooling3D(keras.layers.MaxPooling3D):
+    """keras.layers.MaxPooling3D computed as a 2D max-pool of every frame, then a max-pool
+    over time (see the module docstring). 'valid' padding, channels-last and known
+    frame, height, width and channel counts; otherwise the Keras layer's own op."""
+
+    def call(self, inputs):
+        _, frames, height, width, channels = inputs.shape
+        if (self.padding != "valid" or self.data_format != "channels_last"
+                or None in (frames, height, width, channels)):
+            return super().call(inputs)
+        (pool_t, pool_h, pool_w), (stride_t, stride_h, stride_w) = self.pool_size, self.strides
+        x = inputs
+        if (pool_h, pool_w, stride_h, stride_w) != (1, 1, 1, 1):
+            x = ops.reshape(x, (-1, height, width, channels))
+            x = ops.max_pool(x, (pool_h, pool_w), (stride_h, stride_w), padding="valid")
+            _, height, width, _ = x.shape
+        if (pool_t, stride_t) != (1, 1):
+            # A 2D pool of [batch, frames, height * width, channels], window (pool_t, 1).
+            x = ops.reshape(x, (-1, frames, height * width, channels))
+            x = ops.max_pool(x, (pool_t, 1), (stride_t, 1), padding="valid")
+            frames = x.shape[1]
+        return ops.reshape(x, (-1, frames, height, width, channels))

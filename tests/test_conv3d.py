@@ -1,0 +1,95 @@
+"""keras_video.layers.Conv3D / MaxPooling3D: the Keras layers' outputs and gradients,
+computed the CPU-friendly way."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_video.layers import Conv3D, MaxPooling3D
+from keras_video.layers import conv3d as conv3d_module
+
+
+def _outputs_and_gradients(layer, x):
+    """(y, dL/dx, [dL/dweight...]) for L = sum(y * r), r a fixed random tensor; and the
+    op types of the gradient graph."""
+    x = tf.constant(x)
+
+    @tf.function
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            r = tf.random.stateless_normal(tf.shape(y), seed=[1, 2])
+            loss = tf.reduce_sum(y * r)
+        return y, tape.gradient(loss, [x] + layer.trainable_weights)
+
+    y, grads = run(x)
+    ops = {op.type for op in run.get_concrete_function(x).graph.get_operations()}
+    return y.numpy(), [g.numpy() for g in grads], ops
+
+
+@pytest.mark.parametrize("kernel,strides,channels", [
+    (3, (2, 2, 2), 16),        # the ResNet3D stage transitions: the stride-1 detour
+    ((1, 3, 3), (1, 2, 2), 8),  # R(2+1)D's spatial conv
+    ((3, 1, 1), (2, 1, 1), 8),  # R(2+1)D's temporal conv
+    (1, (2, 2, 2), 16),        # the 1x1x1 downsample shortcut: subsampled first
+    ((3, 7, 7), (1, 2, 2), 3),  # an RGB stem: TensorFlow's own gradient
+    (3, 1, 16),                # stride 1: the Keras layer itself
+])
+def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels):
+    rng = np.random.default_rng(0)
+    # Odd sizes: the strided output does not cover the last input rows.
+    x = rng.normal(size=(2, 7, 11, 9, channels)).astype("float32")
+    ours = Conv3D(12, kernel, strides=strides, use_bias=True)
+    reference = keras.layers.Conv3D(12, kernel, strides=strides, use_bias=True)
+    ours.build(x.shape)
+    reference.build(x.shape)
+    reference.set_weights([w + 0.1 * rng.normal(size=w.shape) for w in ours.get_weights()])
+    ours.set_weights(reference.get_weights())
+
+    y, grads, ops = _outputs_and_gradients(ours, x)
+    y_ref, grads_ref, _ = _outputs_and_gradients(reference, x)
+
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    for g, g_ref in zip(grads, grads_ref):  # input, kernel, bias
+        np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4)
+    detour = (kernel != 1 and strides != 1 and channels >= conv3d_module.MIN_DETOUR_CHANNELS
+              and conv3d_module._fast_cpu_gradient())
+    # The stride-1 detour inserts zeros into the output gradient with StridedSliceGrad.
+    assert ("StridedSliceGrad" in ops) == detour or kernel == 1
+
+
+@pytest.mark.parametrize("pool,strides,shape", [
+    (3, 2, (2, 9, 11, 13, 4)),        # ResNet3D's max-pool (after its zero padding)
+    ((1, 2, 2), None, (2, 6, 8, 10, 4)),  # C3D pool1: space only
+    (2, None, (2, 7, 9, 8, 4)),        # C3D pool2-5, odd sizes floor as in Keras
+    ((2, 1, 1), None, (2, 6, 4, 4, 4)),  # time only
+])
+def test_max_pooling3d_matches_keras_outputs_and_gradients(pool, strides, shape):
+    # Distinct values: no ties, so the gradient has one answer.
+    x = np.random.default_rng(1).permutation(np.prod(shape)).reshape(shape).astype("float32")
+    ours = MaxPooling3D(pool, strides=strides)
+    reference = keras.layers.MaxPooling3D(pool, strides=strides)
+    y, (gx,), ops = _outputs_and_gradients(ours, x)
+    y_ref, (gx_ref,), _ = _outputs_and_gradients(reference, x)
+    np.testing.assert_array_equal(y, y_ref)
+    # An input that is the maximum of several overlapping windows sums their gradients
+    # in another order: equal to float rounding.
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-6, atol=0)
+    assert "MaxPool3DGrad" not in ops
+
+
+def test_layers_round_trip_through_keras_saving(tmp_path):
+    inputs = keras.Input((8, 12, 12, 8))
+    x = Conv3D(8, 3, strides=2, name="conv")(inputs)
+    x = MaxPooling3D((1, 2, 2), name="pool")(x)
+    model = keras.Model(inputs, x)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.get_layer("conv"), Conv3D)
+    assert isinstance(loaded.get_layer("pool"), MaxPooling3D)
+    assert loaded.get_layer("pool").get_config()["pool_size"] == (1, 2, 2)
+    x = np.random.default_rng(2).normal(size=(1, 8, 12, 12, 8)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
