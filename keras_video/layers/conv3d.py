@@ -6,18 +6,18 @@ the work is done differs, where TensorFlow's CPU kernels are slow:
 
 - `Conv3D` with strides > 1. TensorFlow's CPU gradient kernels of a strided 3D
   convolution (Conv3DBackpropInputV2 / Conv3DBackpropFilterV2, with or without oneDNN)
-  are 5-12x slower than those of the stride-1 convolution they subsample for the
-  inner layers of a 3D ResNet: 0.47 s against 0.047 s for a 3x3x3, 16 -> 32 channel,
-  stride 2 conv on a batch of 16 x 10 x 14 x 14 x 16, about 2/3 of an r3d18 training
-  step at 48 x 48. The gradient of a strided conv is the stride-1 conv's gradient for
+  are 2-10x slower than those of the stride-1 convolution they subsample for the
+  inner layers of a 3D ResNet: 405 ms against 39 ms for a 3x3x3, 16 -> 32 channel,
+  stride 2 conv on a batch of 16 x 10 x 14 x 14 x 16; they were 2/3 of an r3d18
+  training step at 48 x 48. The gradient of a strided conv is the stride-1 conv's gradient for
   the output gradient with zeros inserted between its samples, so on a machine without
   a GPU this layer computes it that way (the forward pass stays the strided conv). Not
   for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
   channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
   own kernels. A 1x1x1 kernel subsamples its input first, which is exact
   and cheaper on any device.
-- `MaxPooling3D`. TensorFlow's MaxPool3DGrad on a CPU is about 7x slower than two 2D
-  max-pools, and a max over a t x h x w window is the max over t of the max over
+- `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
+  of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
   h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
   where several inputs tie for a window's maximum, the gradient may go to a different
   one of them (any tied input is a valid subgradient).

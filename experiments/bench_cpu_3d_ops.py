@@ -1,0 +1,157 @@
+"""How much keras_video.layers.Conv3D / MaxPooling3D speed up 3D CNN training on a CPU.
+
+    python experiments/bench_cpu_3d_ops.py [--rounds 3] [--steps 3]
+
+Two tables, each measured by alternating the two variants in one process (medians of
+--rounds rounds after a warm-up round), so machine noise hits both alike:
+
+1. Layers: forward + gradients (with respect to the input and the weights) of one layer
+   at the shapes it has in the motion-benchmark models (batch 16, 16 x 48 x 48 clips,
+   width 0.25), the Keras layer against ours: strided 3D convs (ResNet3D stage
+   transitions, R(2+1)D's spatial and temporal convs, the RGB stem, which keeps
+   TensorFlow's own gradient) and 3D max-pools (ResNet3D's, C3D's).
+2. Models: seconds per training step (Adam, batch 16, 16 x 48 x 48, width 0.25, 8
+   classes) of r3d18, r2plus1d18 and c3d built with the Keras layers against the same
+   models built with ours (the registry's).
+"""
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_video import layers as kv_layers  # noqa: E402
+from keras_video.models import build_model, c3d, resnet3d  # noqa: E402
+
+# (label, layer kind, input shape, layer arguments)
+LAYER_CASES = [
+    ("r3d conv1 stem (3x7x7, stride 1,2,2, 3 ch)", "conv", (16, 18, 54, 54, 3),
+     dict(filters=16, kernel_size=(3, 7, 7), strides=(1, 2, 2))),
+    ("r3d layer2_0_conv1 (3x3x3, stride 2, 16 ch)", "conv", (16, 10, 14, 14, 16),
+     dict(filters=32, kernel_size=3, strides=2)),
+    ("r3d layer3_0_conv1 (3x3x3, stride 2, 32 ch)", "conv", (16, 6, 8, 8, 32),
+     dict(filters=64, kernel_size=3, strides=2)),
+    ("r3d layer2_0_downsample (1x1x1, stride 2)", "conv", (16, 8, 12, 12, 16),
+     dict(filters=32, kernel_size=1, strides=2)),
+    ("r2plus1d layer2_0_conv1_s (1x3x3, stride 1,2,2)", "conv", (16, 8, 14, 14, 16),
+     dict(filters=28, kernel_size=(1, 3, 3), strides=(1, 2, 2))),
+    ("r2plus1d layer2_0_conv1_t (3x1x1, stride 2,1,1)", "conv", (16, 10, 6, 6, 28),
+     dict(filters=32, kernel_size=(3, 1, 1), strides=(2, 1, 1))),
+    ("r3d maxpool (3, stride 2)", "pool", (16, 18, 26, 26, 16),
+     dict(pool_size=3, strides=2)),
+    ("c3d pool1 (1x2x2)", "pool", (16, 16, 48, 48, 16), dict(pool_size=(1, 2, 2))),
+    ("c3d pool2 (2x2x2)", "pool", (16, 16, 24, 24, 32), dict(pool_size=2)),
+]
+MODELS = ("r3d18", "r2plus1d18", "c3d")
+
+
+def layer_step(layer_class, shape, kwargs):
+    """A tf.function running forward + gradients of one fresh layer; and its input."""
+    layer = layer_class(**kwargs)
+    x = tf.random.stateless_normal(shape, seed=[0, 1])
+    layer.build(shape)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x] + layer.trainable_weights)
+
+    return lambda: step(x)
+
+
+@contextlib.contextmanager
+def keras_layers():
+    """Builds the models with keras.layers.Conv3D / MaxPooling3D in place of ours."""
+    saved = resnet3d.Conv3D, resnet3d.MaxPooling3D, c3d.MaxPooling3D
+    resnet3d.Conv3D, resnet3d.MaxPooling3D = keras.layers.Conv3D, keras.layers.MaxPooling3D
+    c3d.MaxPooling3D = keras.layers.MaxPooling3D
+    try:
+        yield
+    finally:
+        resnet3d.Conv3D, resnet3d.MaxPooling3D, c3d.MaxPooling3D = saved
+
+
+def model_step(name, steps):
+    config = dict(num_classes=8, input_shape=(16, 48, 48, 3), width=0.25)
+    if name != "c3d":
+        config["conv1_t_size"] = 3  # as the motion benchmark's ResNets
+    model = build_model(name, **config)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (16, 16, 48, 48, 3), dtype=np.uint8)
+    y = rng.integers(0, 8, 16)
+
+    def run():
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+
+    return run
+
+
+def timed(fn, repeat=1):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def alternate(variants, rounds, repeat=1):
+    """{name: median seconds} of the callables in `variants`, alternated."""
+    for fn in variants.values():
+        fn()  # warm-up: tracing and the first run
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            times[name].append(timed(fn, repeat))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="training steps a round")
+    parser.add_argument("--repeat", type=int, default=5, help="layer runs a round")
+    args = parser.parse_args()
+    print(f"# {' '.join(sys.argv)}\n{datetime.date.today()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+          f"GPU visible: {bool(tf.config.list_logical_devices('GPU'))}\n")
+
+    print("| layer | input | Keras ms | ours ms | speed-up |\n|---|---|---:|---:|---:|")
+    for label, kind, shape, kwargs in LAYER_CASES:
+        ours = kv_layers.Conv3D if kind == "conv" else kv_layers.MaxPooling3D
+        keras_class = keras.layers.Conv3D if kind == "conv" else keras.layers.MaxPooling3D
+        t = alternate({"keras": layer_step(keras_class, shape, kwargs),
+                       "ours": layer_step(ours, shape, kwargs)}, args.rounds, args.repeat)
+        print(f"| {label} | {'x'.join(map(str, shape))} | {1000 * t['keras']:.1f} | "
+              f"{1000 * t['ours']:.1f} | {t['keras'] / t['ours']:.2f}x |", flush=True)
+
+    print("\n| model (width 0.25, batch 16, 16x48x48) | Keras layers s/step | ours s/step "
+          "| speed-up |\n|---|---:|---:|---:|")
+    for name in MODELS:
+        with keras_layers():
+            before = model_step(name, args.steps)
+        after = model_step(name, args.steps)
+        t = alternate({"keras": before, "ours": after}, args.rounds)
+        print(f"| {name} | {t['keras'] / args.steps:.3f} | {t['ours'] / args.steps:.3f} | "
+              f"{t['keras'] / t['ours']:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
