@@ -313,6 +313,28 @@ def test_video_layout(tmp_path):
     assert np.abs(np.stack(frames).astype(int) - want[1][0]).mean() < 2.0
 
 
+def test_concurrent_writers_take_turns(tmp_path):
+    """Processes generating one folder at once (training workers sharing --data_dir)
+    take turns on its lock: one writes it, the others find it finished."""
+    out = str(tmp_path / "shared")
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    code = ("import sys; from keras_video.data import generate; "
+            "generate.write_oscillation(sys.argv[1], 2, 1, fmt='frames', progress=False)")
+    with generate._exclusive(out):  # held here, so both writers start while it is taken
+        writers = [subprocess.Popen([sys.executable, "-c", code, out], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for _ in range(2)]
+        with pytest.raises(subprocess.TimeoutExpired):
+            writers[0].wait(timeout=5)
+        assert not os.path.exists(out)  # neither wrote anything while the lock was held
+    results = [w.communicate(timeout=120) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err for _, err in results]
+    assert sum("already generated" in stdout for stdout, _ in results) == 1
+    assert read_tree(out) == read_tree(
+        generate.write_oscillation(str(tmp_path / "alone"), 2, 1, fmt="frames",
+                                   progress=False))
+
+
 def test_rerun_and_conflicts(tmp_path, capsys):
     out = str(tmp_path / "r")
     generate.write_oscillation(out, 2, 1, fmt="frames", progress=False)

@@ -25,11 +25,17 @@ A data set is one `Generator` in `GENERATORS`. Flags that do not apply to the ch
 data set are an error rather than silently ignored.
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
 import os
 import sys
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; generate shared folders once first
+    fcntl = None
 
 import cv2
 import numpy as np
@@ -127,22 +133,42 @@ def _label_text(label):
     return label if isinstance(label, str) else repr(float(label))
 
 
+@contextlib.contextmanager
+def _exclusive(out_dir):
+    """Holds an exclusive lock on `out_dir`.lock (beside it, so the folder itself stays
+    empty until written): processes that generate the same folder at once, such as
+    training workers sharing one --data_dir, take turns, and the later ones find the
+    first one's finished output."""
+    if fcntl is None:
+        yield
+        return
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.abspath(out_dir) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _write_items(out_dir, args, items, num, write_item, progress, finish=None):
     """The frame of every writer: checks `out_dir` against `args`, calls
     `write_item(k, item)` for each of `items` with a progress bar, then `finish()`, and
-    marks the output complete. Returns `out_dir`."""
+    marks the output complete. Returns `out_dir`. One process at a time (`_exclusive`)."""
     out_dir = os.fspath(out_dir)
-    if not _prepare(out_dir, args):
-        print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
-        return out_dir
-    bar = _progbar(num, progress)
-    for k, item in enumerate(items):
-        write_item(k, item)
-        if bar is not None:
-            bar.update(k + 1)
-    if finish is not None:
-        finish()
-    _write_manifest(out_dir, args, complete=True)
+    with _exclusive(out_dir):
+        if not _prepare(out_dir, args):
+            print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
+            return out_dir
+        bar = _progbar(num, progress)
+        for k, item in enumerate(items):
+            write_item(k, item)
+            if bar is not None:
+                bar.update(k + 1)
+        if finish is not None:
+            finish()
+        _write_manifest(out_dir, args, complete=True)
     return out_dir
 
 
