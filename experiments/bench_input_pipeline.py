@@ -27,7 +27,9 @@ second of:
   (c2) reduced decode bound (MJPEG only): as (c), but the video's JPEG packets decoded
       with cv2.imdecode at the reduction (b) uses, nothing else;
   (b0) (b) with `decode.REDUCED_JPEG = False`: every frame decoded by FFmpeg at full
-      size, then INTER_AREA: the pipeline before reduced decoding.
+      size, then INTER_AREA: the pipeline before reduced decoding;
+  (bA), (tA) (b) and (t) with tf.data's autotuner switched back on (the pipelines before
+      `pipeline.prefetched` turned it off).
 
 The methods are alternated (a, b, t, c, ...) for --repeats rounds after one warm-up
 round each, so that load from other processes hits all of them alike; the medians and
@@ -189,6 +191,11 @@ class Bench:
         return sum(self.pool.map(lambda p: _decode_packets(p, flag, per_frame),
                                  self.paths))
 
+    def autotuned(self, dataset):
+        options = tf.data.Options()
+        options.autotune.enabled = True  # outer options win over the pipeline's own
+        return lambda: self.read_every_clip(dataset.with_options(options))
+
     def pipeline_full_decode(self):
         with patched(decode, "REDUCED_JPEG", False):
             return self.pipeline()
@@ -311,8 +318,11 @@ def throughput(args, workdir):
     if bench.mjpeg:
         runs.append(("c2", f"reduced decode bound (JPEG packets, imdecode at 1/"
                      f"{bench.reduction}, {bench.workers} threads)", bench.reduced_decode))
-    runs.append(("b0", "(b) decoding full size with FFmpeg (REDUCED_JPEG = False)",
-                 bench.pipeline_full_decode))
+    runs += [("b0", "(b) decoding full size with FFmpeg (REDUCED_JPEG = False)",
+              bench.pipeline_full_decode),
+             ("bA", "(b) with tf.data's autotuner on", bench.autotuned(bench.dataset)),
+             ("tA", "(t) with tf.data's autotuner on",
+              bench.autotuned(bench.tfrecord_dataset))]
     if args.investigate:
         runs += [("d", f"decode.read_clip on {bench.workers} threads, no tf.data",
                   bench.read_clip_pool),
@@ -338,7 +348,8 @@ def throughput(args, workdir):
           f"b/a = {rate['b'] / rate['a']:.2f}; by CPU work per clip: "
           f"c/b = {cpu_ms['c'] / cpu_ms['b']:.2f}, c/t = {cpu_ms['c'] / cpu_ms['t']:.2f}"
           + (f"; b/c2 = {rate['b'] / rate['c2']:.2f}" if "c2" in rate else "")
-          + f"; b/b0 = {rate['b'] / rate['b0']:.2f}")
+          + f"; b/b0 = {rate['b'] / rate['b0']:.2f}; autotuner off / on: "
+          f"b/bA = {rate['b'] / rate['bA']:.2f}, t/tA = {rate['t'] / rate['tA']:.2f}")
     if args.investigate:
         print(", ".join(f"{k}/c = {rate[k] / rate['c']:.2f}" for k in "defghi" if k in rate))
     print()

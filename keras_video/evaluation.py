@@ -101,7 +101,7 @@ def video_clip_dataset(source, clip, protocol="video", three_crop=False, batch_s
         return views, tf.fill([count], label), tf.fill([count], video)
 
     ds = ds.enumerate().map(views_of, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return pipeline.prefetched(ds.batch(batch_size))
 
 
 def video_scores(model, source, clip, protocol="video", three_crop=False, batch_size=16,

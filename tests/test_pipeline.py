@@ -27,6 +27,19 @@ def test_batches_equal_direct_decoding(oscillation_videos):
     np.testing.assert_array_equal(x[7], direct)
 
 
+def test_autotuner_is_off_for_training_and_evaluation(oscillation_videos):
+    """pipeline.prefetched ends both pipelines: tf.data's autotuner off (it ran whole
+    epochs on one core, experiments/RESULTS.md)."""
+    from keras_video import evaluation
+
+    samples = sources.from_spec(oscillation_videos)
+    clip = ClipSpec(4, (16, 16), "uniform")
+    for ds in (make_dataset(samples, clip, 4, training=True),
+               evaluation.video_clip_dataset(samples, clip, batch_size=4)):
+        assert ds.options().autotune.enabled is False
+        assert next(iter(ds))[0].shape[1:] == (4, 16, 16, 3)
+
+
 def test_training_order_is_shuffled_and_crops_are_random(oscillation_videos):
     samples = sources.from_spec(oscillation_videos)
     clip = ClipSpec(4, (16, 16), "random", stride=2)

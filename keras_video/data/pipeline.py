@@ -5,7 +5,7 @@
                      keras_video.data.decode)
       or TFRecord shards -> the same in TensorFlow ops (keras_video.data.tfrecord)
                   -> [cache] -> [shuffle] -> crop + flip (TensorFlow ops, per-element
-                     seeds) -> batch -> prefetch
+                     seeds) -> batch -> prefetch (`prefetched`: tf.data's autotuner off)
 
 Clips come out uint8 RGB (or gray), shape [batch, T, H, W, C]: a quarter of the bytes of
 float32 to batch, prefetch and copy to an accelerator; a Keras model casts its input to
@@ -85,6 +85,26 @@ class ClipSpec:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+# Batches made ahead of the model: enough to hide a slow batch from the step.
+PREFETCH_BATCHES = 2
+
+
+def prefetched(ds):
+    """The end of every input pipeline: PREFETCH_BATCHES batches ahead, tf.data's
+    autotuner off.
+
+    Every parallel stage asks for tf.data.AUTOTUNE, which without the autotuner is one
+    call per schedulable core (tf.data's GetAutotuneDefaultParallelism: the runner
+    thread pool's size, at most 16). With the autotuner on (TF 2.21), whole epochs of
+    the TFRecord path ran on one of two cores, at half the clips/s, at random: in 4 to
+    6 of 10 epochs, also with every map's parallelism and the prefetch fixed by hand;
+    with it off, in none of 20 (experiments/RESULTS.md, input pipeline).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 class SkipLog:
@@ -198,5 +218,4 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
     ds = ds.map(lambda frames, label, element_seed: (
         transforms.apply(frames, clip, element_seed), label),
         num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.batch(batch_size, drop_remainder=drop_remainder))
