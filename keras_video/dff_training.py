@@ -36,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 from keras_video import distribute, export, optimizers, streaming  # noqa: E402
 from keras_video import train as train_lib  # noqa: E402
-from keras_video.data import generate, moving_shapes  # noqa: E402
+from keras_video.data import generate, moving_shapes, pipeline  # noqa: E402
 from keras_video.layers import FlowWarp  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 from keras_video.models.dff import dff_parts, feature_stride, propagation_model  # noqa: E402
@@ -124,8 +124,8 @@ def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0, 
         pairs = tf.data.Dataset.zip(indices, offsets)
     else:
         pairs = indices.map(lambda i: (i, -((i % num_frames) % interval)))
-    return (pairs.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size, drop_remainder=training).prefetch(2))
+    return pipeline.prefetched(pairs.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+                               .batch(batch_size, drop_remainder=training))
 
 
 def frame_features(n_feat, frames, batch_size=16):
@@ -418,9 +418,10 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
         return ({"current": tf.cast(frames_t[pairs_t[i, 0]], tf.float32),
                  "key": tf.cast(frames_t[pairs_t[i, 1]], tf.float32)}, flows_t[i])
 
-    dataset = (tf.data.Dataset.range(len(pairs)).shuffle(len(pairs), seed=config.seed)
-               .repeat().map(example, num_parallel_calls=tf.data.AUTOTUNE)
-               .batch(config.batch_size, drop_remainder=True).prefetch(2))
+    dataset = pipeline.prefetched(
+        tf.data.Dataset.range(len(pairs)).shuffle(len(pairs), seed=config.seed)
+        .repeat().map(example, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(config.batch_size, drop_remainder=True))
     flow_only = keras.Model(n_flow.inputs, n_flow.outputs[0], name="flow_pretrain")
     lr = keras.optimizers.schedules.CosineDecay(config.flow_pretrain_lr,
                                                 config.flow_pretrain_steps)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import VIDEOS
-from keras_video import cli
+from keras_video import cli, evaluation
 from keras_video.data import decode, sources
 from keras_video.data.pipeline import ClipSpec, SkipLog, make_dataset
 
@@ -30,8 +30,6 @@ def test_batches_equal_direct_decoding(oscillation_videos):
 def test_autotuner_is_off_for_training_and_evaluation(oscillation_videos):
     """pipeline.prefetched ends both pipelines: tf.data's autotuner off (it ran whole
     epochs on one core, experiments/RESULTS.md)."""
-    from keras_video import evaluation
-
     samples = sources.from_spec(oscillation_videos)
     clip = ClipSpec(4, (16, 16), "uniform")
     for ds in (make_dataset(samples, clip, 4, training=True),

@@ -92,8 +92,8 @@ PREFETCH_BATCHES = 2
 
 
 def prefetched(ds):
-    """The end of every input pipeline: PREFETCH_BATCHES batches ahead, tf.data's
-    autotuner off.
+    """The end of every input pipeline (training, evaluation, DFF pairs):
+    PREFETCH_BATCHES batches ahead, tf.data's autotuner off.
 
     Every parallel stage asks for tf.data.AUTOTUNE, which without the autotuner is one
     call per schedulable core (tf.data's GetAutotuneDefaultParallelism: the runner
