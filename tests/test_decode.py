@@ -201,29 +201,3 @@ def test_truncated_mjpeg_names_the_file(tmp_path, oscillation_videos):
     with pytest.raises(BadSampleError) as info:
         decode.read_clip(path, 30, "uniform", size=(64, 64))
     assert info.value.path == path
-
-
-@pytest.mark.parametrize("frame_shape, size", [
-    ((112, 112, 3), (64, 64)),  # the benchmark's 1/2-scale JPEG frames, a 1.75 box
-    ((121, 160, 3), (48, 40)),  # odd, different factors on each side
-    ((96, 96, 3), (48, 48)),  # an exact halving (OpenCV's fast area path)
-    ((60, 80), (30, 80)),  # gray, shrinking one side only
-    ((40, 50, 3), (64, 64)),  # growing: INTER_LINEAR, frame by frame
-])
-@pytest.mark.parametrize("grayscale", [False, True])
-def test_clip_resized_as_one_image_equals_frame_by_frame(frame_shape, size, grayscale):
-    rng = np.random.default_rng(0)
-    frames = list(rng.integers(0, 256, (7, *frame_shape), dtype=np.uint8))
-    want = []
-    for frame in frames:  # _finish's frame-by-frame path, written out
-        frame = decode.resize_frame(frame, size)
-        if frame.ndim == 2:
-            want.append(frame[..., None])
-        elif grayscale:
-            want.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[..., None])
-        else:
-            want.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    got = decode._finish(frames, size, grayscale)
-    np.testing.assert_array_equal(got, np.stack(want))
-    stacked = decode._finish_stacked(np.stack(frames), size, grayscale, True)
-    assert (stacked is None) == (size[0] > frame_shape[0])  # growing: not stacked

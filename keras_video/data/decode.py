@@ -131,11 +131,6 @@ def resize_frame(frame, size):
 def _finish(frames, size, grayscale, bgr=True):
     """Decoded frames (BGR, RGB with bgr=False, or already gray [H, W]) -> resized RGB
     (or gray) uint8 array [T, H, W, C]."""
-    shapes = {frame.shape for frame in frames}
-    if len(shapes) == 1:
-        stacked = _finish_stacked(np.stack(frames), size, grayscale, bgr)
-        if stacked is not None:
-            return stacked
     out = []
     for frame in frames:
         frame = resize_frame(frame, size)
@@ -147,30 +142,6 @@ def _finish(frames, size, grayscale, bgr=True):
         else:
             out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if bgr else frame)
     return np.stack(out)
-
-
-def _finish_stacked(clip, size, grayscale, bgr):
-    """_finish for frames of one shape, stacked [T, h, w(, C)]: the clip resized and
-    converted as one tall image, two OpenCV calls instead of two a frame (fewer GIL
-    hand-overs between the pipeline's threads: 1.2x the clips/s on 2 threads). Exact
-    for INTER_AREA shrinking, whose boxes never straddle two frames (frame k's output
-    rows k H .. k H + H - 1 cover its input rows k h .. k h + h - 1); None where that
-    does not hold (growing, or shrinking one side only), for the frame-by-frame path."""
-    t, h, w = clip.shape[:3]
-    if size is not None and tuple(size) != (h, w):
-        if size[0] > h or size[1] > w:
-            return None
-        tall = clip.reshape(t * h, w, *clip.shape[3:])
-        clip = cv2.resize(tall, (size[1], t * size[0]), interpolation=cv2.INTER_AREA)
-        clip = clip.reshape(t, size[0], size[1], *tall.shape[2:])
-    if clip.ndim == 3:  # decoded as gray
-        return clip[..., None]
-    if grayscale or bgr:
-        code = (cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY) if grayscale \
-            else cv2.COLOR_BGR2RGB
-        t, h, w = clip.shape[:3]
-        clip = cv2.cvtColor(clip.reshape(t * h, w, 3), code).reshape(t, h, w, -1)
-    return clip
 
 
 def count_frames(path):
@@ -226,10 +197,8 @@ def _jpeg_packets(cap, size, grayscale):
 
 
 def _video_frames(path, pick, size, grayscale, packets):
-    """The frames pick(frame count) of a video, BGR or gray; pick=None: every frame
-    that decodes. FFmpeg's frames are resized to `size` as they are read (full-size
-    frames are large); JPEG packets' frames, decoded at reduced scale, are left for
-    `_finish` to resize with the whole clip.
+    """The frames pick(frame count) of a video, each resized to `size`, BGR or gray;
+    pick=None: every frame that decodes.
 
     packets: read an MJPEG video as JPEG packets (only the picked ones decoded, at
     reduced scale); raises _NotPlainJpeg where that fails.
@@ -246,8 +215,8 @@ def _video_frames(path, pick, size, grayscale, packets):
                 raise BadSampleError(path, f"frame {i} could not be decoded")
             return resize_frame(item, size)  # resized as it is read: less to hold
 
-        def decoded(item):  # JPEG frames are resized with the whole clip (_finish)
-            return item if jpeg is None else jpeg(item)
+        def decoded(item):
+            return item if jpeg is None else resize_frame(jpeg(item), size)
 
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if declared <= 0 or pick is None:
@@ -360,7 +329,7 @@ def read_all_frames(path, size=None, grayscale=False):
     if os.path.isdir(path):
         n = len(list_frames(path))
         return read_frame_folder(path, n, "first", size=size, grayscale=grayscale)
-    return _finish(_read_video_frames(path, None, size, grayscale), size, grayscale)
+    return _finish(_read_video_frames(path, None, size, grayscale), None, grayscale)
 
 
 def clip_from_array(frames, num_frames, mode="uniform", stride=1, rng=None, size=None,
