@@ -142,9 +142,9 @@ def _exclusive(out_dir):
     if fcntl is None:
         yield
         return
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    with open(os.path.abspath(out_dir) + ".lock", "a") as lock:
+    path = os.path.abspath(out_dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
