@@ -26,10 +26,10 @@ second of:
       `cap.read()`ing every frame, counting them; no resize, colour conversion or copy;
   (c2) reduced decode bound (MJPEG only): as (c), but the video's JPEG packets decoded
       with cv2.imdecode at the reduction (b) uses, nothing else;
-  (b0) (b) with `decode.REDUCED_JPEG = False`: every frame decoded by FFmpeg at full
-      size, then INTER_AREA: the pipeline before reduced decoding;
-  (bA), (tA) (b) and (t) with tf.data's autotuner switched back on (the pipelines before
-      `pipeline.prefetched` turned it off).
+  (bV) (MJPEG only) (b) with every video opened and demuxed by FFmpeg
+      (cv2.VideoCapture), not found by keras_video.data.avi: the pipeline before avi.py;
+  (b0) (b) with `decode.REDUCED_JPEG = False`: every frame decoded at full size, then
+      INTER_AREA: the pipeline before reduced decoding.
 
 The methods are alternated (a, b, t, c, ...) for --repeats rounds after one warm-up
 round each, so that load from other processes hits all of them alike; the medians and
@@ -38,6 +38,8 @@ process, all threads, per clip) is the work each method does; it is far less sen
 than clips/s to other processes.
 
 --investigate adds, in the same alternation, variants that split the gap b..c:
+  (bA), (tA) (b) and (t) with tf.data's autotuner switched back on (the pipelines before
+      `pipeline.prefetched` turned it off);
   (d) `decode.read_clip` (the pipeline's per-clip work) on the same thread pool,
       without tf.data;
   (e) (c2) plus the INTER_AREA resize and cvtColor per frame, no Python bookkeeping;
@@ -83,8 +85,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from keras_video.data import (decode, generate, sources, to_tfrecord,  # noqa: E402
-                              transforms)
+from keras_video.data import (avi, decode, generate, sources,  # noqa: E402
+                              to_tfrecord, transforms)
 from keras_video.data.pipeline import ClipSpec, make_dataset  # noqa: E402
 
 
@@ -195,6 +197,10 @@ class Bench:
         options = tf.data.Options()
         options.autotune.enabled = True  # outer options win over the pipeline's own
         return lambda: self.read_every_clip(dataset.with_options(options))
+
+    def pipeline_ffmpeg_demux(self):
+        with patched(avi, "mjpeg_packets", lambda path: None):
+            return self.pipeline()
 
     def pipeline_full_decode(self):
         with patched(decode, "REDUCED_JPEG", False):
@@ -318,13 +324,16 @@ def throughput(args, workdir):
     if bench.mjpeg:
         runs.append(("c2", f"reduced decode bound (JPEG packets, imdecode at 1/"
                      f"{bench.reduction}, {bench.workers} threads)", bench.reduced_decode))
-    runs += [("b0", "(b) decoding full size with FFmpeg (REDUCED_JPEG = False)",
-              bench.pipeline_full_decode),
-             ("bA", "(b) with tf.data's autotuner on", bench.autotuned(bench.dataset)),
-             ("tA", "(t) with tf.data's autotuner on",
-              bench.autotuned(bench.tfrecord_dataset))]
+    if bench.mjpeg:
+        runs.append(("bV", "(b) with every video demuxed by FFmpeg (cv2.VideoCapture), "
+                     "not keras_video.data.avi", bench.pipeline_ffmpeg_demux))
+    runs.append(("b0", "(b) decoding full size (REDUCED_JPEG = False)",
+                 bench.pipeline_full_decode))
     if args.investigate:
-        runs += [("d", f"decode.read_clip on {bench.workers} threads, no tf.data",
+        runs += [("bA", "(b) with tf.data's autotuner on", bench.autotuned(bench.dataset)),
+                 ("tA", "(t) with tf.data's autotuner on",
+                  bench.autotuned(bench.tfrecord_dataset)),
+                 ("d", f"decode.read_clip on {bench.workers} threads, no tf.data",
                   bench.read_clip_pool),
                  ("f", "(b) with INTER_LINEAR instead of INTER_AREA", bench.pipeline_linear),
                  ("g", "(b) with cv2.setNumThreads(1)", bench.pipeline_cv1),
@@ -348,9 +357,11 @@ def throughput(args, workdir):
           f"b/a = {rate['b'] / rate['a']:.2f}; by CPU work per clip: "
           f"c/b = {cpu_ms['c'] / cpu_ms['b']:.2f}, c/t = {cpu_ms['c'] / cpu_ms['t']:.2f}"
           + (f"; b/c2 = {rate['b'] / rate['c2']:.2f}" if "c2" in rate else "")
-          + f"; b/b0 = {rate['b'] / rate['b0']:.2f}; autotuner off / on: "
-          f"b/bA = {rate['b'] / rate['bA']:.2f}, t/tA = {rate['t'] / rate['tA']:.2f}")
+          + (f"; b/bV = {rate['b'] / rate['bV']:.2f}" if "bV" in rate else "")
+          + f"; b/b0 = {rate['b'] / rate['b0']:.2f}")
     if args.investigate:
+        print(f"autotuner off / on: b/bA = {rate['b'] / rate['bA']:.2f}, "
+              f"t/tA = {rate['t'] / rate['tA']:.2f}")
         print(", ".join(f"{k}/c = {rate[k] / rate['c']:.2f}" for k in "defghi" if k in rate))
     print()
     source = args.data or "224x224x30 MJPG oscillation .avi"

@@ -10,7 +10,9 @@ scaled inverse DCT (cv2.IMREAD_REDUCED_COLOR_2/4/8) gives the frame at 1/N of it
 for less work than the full decode, and the INTER_AREA resize that remains is small.
 N is the largest of 8, 4, 2 that leaves the frame at least the clip's size
 (`jpeg_reduction`). An MJPEG video is read as raw packets, so frames the clip does not
-sample are never decoded at all. The result is close to, not bit-identical with, the
+sample are never decoded at all; in a plain MJPEG .avi (what our generators write)
+keras_video.data.avi finds the packets without opening FFmpeg, and they are decoded
+straight to RGB into the clip (bit-identical to the FFmpeg-demuxed path). The result is close to, not bit-identical with, the
 full decode followed by one INTER_AREA resize: a 1/N DCT-domain scale is a 2x2 (NxN)
 box average to within 2 levels, but two box filters in a row are not one box filter,
 so thin edges move by up to a fraction of an output pixel (tests/test_decode.py states
@@ -25,7 +27,7 @@ import re
 import cv2
 import numpy as np
 
-from keras_video.data import sampling
+from keras_video.data import avi, sampling
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v",
@@ -39,7 +41,9 @@ _JPEG_FLAGS = {  # (reduction, grayscale) -> imdecode flag
     (1, True): cv2.IMREAD_GRAYSCALE, (2, True): cv2.IMREAD_REDUCED_GRAYSCALE_2,
     (4, True): cv2.IMREAD_REDUCED_GRAYSCALE_4, (8, True): cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
-_MJPEG_FOURCCS = (b"MJPG", b"JPEG")
+_MJPEG_FOURCCS = avi.MJPEG_FOURCCS
+# libjpeg converts to RGB itself (OpenCV >= 4.11): one cvtColor a frame less.
+_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 # Start-of-frame markers (SOF0-SOF15 without DHT C4, JPG C8 and DAC CC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -116,16 +120,19 @@ def jpeg_reduction(shape, size):
     return 1
 
 
+def _interpolation(shape, size):
+    # INTER_AREA averages when shrinking (no aliasing of 1-px lines); linear when growing.
+    shrinking = size[0] < shape[0] or size[1] < shape[1]
+    return cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+
+
 def resize_frame(frame, size):
     """A frame at `size` (height, width): INTER_AREA when shrinking, INTER_LINEAR when
     growing, the frame itself when `size` is None or already its size."""
     if size is None or frame.shape[:2] == tuple(size):
         return frame
     h, w = size
-    # INTER_AREA averages when shrinking (no aliasing of 1-px lines); linear when growing.
-    shrinking = h < frame.shape[0] or w < frame.shape[1]
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking
-                      else cv2.INTER_LINEAR)
+    return cv2.resize(frame, (w, h), interpolation=_interpolation(frame.shape, size))
 
 
 def _finish(frames, size, grayscale, bgr=True):
@@ -274,13 +281,62 @@ def _read_video_frames(path, pick, size, grayscale):
         return _video_frames(path, pick, size, grayscale, packets=False)
 
 
+def _avi_clip(path, pick, size, grayscale):
+    """The frames pick(frame count) of a plain MJPEG .avi (keras_video.data.avi finds
+    its JPEG packets without FFmpeg), decoded at reduced scale straight to RGB (or
+    gray) and resized into the clip; pick=None: every frame. None for any other file,
+    which FFmpeg demuxes (`_read_video_frames`). Bit-identical to that path."""
+    found = avi.mjpeg_packets(path)
+    if found is None:
+        return None
+    shape, packets = found
+    n = jpeg_reduction(shape, size)
+    flag = _JPEG_FLAGS[n, grayscale]
+    rgb = not grayscale and _RGB is not None
+    if rgb:
+        flag = (flag & ~cv2.IMREAD_COLOR) | _RGB
+    decoded_shape = (-(-shape[0] // n), -(-shape[1] // n))
+    out_shape = tuple(size) if size is not None else decoded_shape
+    idx = range(len(packets)) if pick is None else [int(i) for i in pick(len(packets))]
+    clip = np.empty((len(idx), *out_shape, 1 if grayscale else 3), np.uint8)
+    first = {}  # frame index -> its row in the clip (looped clips repeat frames)
+    for row, i in enumerate(idx):
+        if i in first:
+            clip[row] = clip[first[i]]
+            continue
+        first[i] = row
+        frame = cv2.imdecode(packets[i], flag)
+        if frame is None or frame.shape[:2] != decoded_shape:
+            raise _NotPlainJpeg
+        if not grayscale and not rgb:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        target = clip[row, ..., 0] if grayscale else clip[row]
+        if out_shape == decoded_shape:
+            target[...] = frame
+        elif cv2.resize(frame, out_shape[::-1], dst=target,
+                        interpolation=_interpolation(decoded_shape, out_shape)) is not target:
+            raise AssertionError("cv2.resize did not write into the clip")
+    return clip
+
+
+def _read_avi_or_video(path, pick, size, grayscale):
+    """The finished clip: through `_avi_clip` where it applies, else FFmpeg."""
+    try:
+        clip = _avi_clip(path, pick, size, grayscale)
+    except _NotPlainJpeg:
+        clip = None
+    if clip is not None:
+        return clip
+    return _finish(_read_video_frames(path, pick, size, grayscale), size, grayscale)
+
+
 def read_video(path, num_frames, mode="uniform", stride=1, rng=None, size=None,
                grayscale=False):
     """Decodes the frames `sampling.frame_indices` picks from a video file."""
     # Memoised so that a second attempt (FFmpeg after JPEG packets) draws no new crop.
     pick = functools.lru_cache(maxsize=None)(
         lambda total: sampling.frame_indices(total, num_frames, mode, stride, rng))
-    return _finish(_read_video_frames(path, pick, size, grayscale), size, grayscale)
+    return _read_avi_or_video(path, pick, size, grayscale)
 
 
 def read_image(path, size=None, grayscale=False):
@@ -329,7 +385,7 @@ def read_all_frames(path, size=None, grayscale=False):
     if os.path.isdir(path):
         n = len(list_frames(path))
         return read_frame_folder(path, n, "first", size=size, grayscale=grayscale)
-    return _finish(_read_video_frames(path, None, size, grayscale), None, grayscale)
+    return _read_avi_or_video(path, None, size, grayscale)
 
 
 def clip_from_array(frames, num_frames, mode="uniform", stride=1, rng=None, size=None,
