@@ -48,13 +48,24 @@ def small_cnn(input_shape, filters=(8, 16, 32, 32), name="small_cnn"):
     return keras.Model(inputs, x, name=name)
 
 
+def normalization(name):
+    """The `ImageNormalization` mode backbone `name` expects."""
+    if name == "small":
+        return "unit"
+    if name in ("resnet18", "resnet34"):
+        return "imagenet"
+    if name in APPLICATIONS:
+        return APPLICATIONS[name][1]
+    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+
+
 def frame_backbone(name, input_shape, weights=None):
     """(backbone model, normalisation mode) for one frame of `input_shape`."""
     if name == "small":
         if weights not in (None, "none"):
             raise ValueError("the small backbone has no pretrained weights; "
                              "use --backbone_weights=none")
-        return small_cnn(input_shape), "unit"
+        return small_cnn(input_shape), normalization(name)
     if name in ("resnet18", "resnet34"):
         from keras_video.models import resnet2d
 
@@ -68,7 +79,7 @@ def frame_backbone(name, input_shape, weights=None):
                 resnet2d.load_torchvision_checkpoint(model, weights, skip_head=True)
             else:
                 model.load_weights(weights)
-        return model, "imagenet"
+        return model, normalization(name)
     if name in APPLICATIONS:
         constructor, mode = APPLICATIONS[name]
         builder = getattr(keras.applications, constructor)

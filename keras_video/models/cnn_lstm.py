@@ -4,24 +4,29 @@
     frame_encoder: normalisation -> backbone -> optional max-pool -> flatten
     temporal_head: LSTM x N (last step) -> dense (regression, or class softmax)
 
+With frame_difference=True the clip is normalised first and every frame reaches the
+encoder with its difference from the frame before (keras_video.layers.FrameDifference,
+2C channels; a backbone trained from scratch): what lets it see motion directions.
+
 The two halves are sub-models reachable by name, so a frozen backbone's features can be
 computed once and the head trained on them (keras_video.features).
 """
 
 import keras
 
-from keras_video.layers import ImageNormalization
-from keras_video.models.backbones import frame_backbone
+from keras_video.layers import FrameDifference, ImageNormalization
+from keras_video.models.backbones import frame_backbone, normalization
 
 
 def frame_encoder(frame_shape, backbone="small", backbone_weights=None,
-                  freeze_backbone=False, pool=None):
-    """image [H, W, C] -> flat feature vector; pool = (size, stride) or None."""
+                  freeze_backbone=False, pool=None, normalize=True):
+    """image [H, W, C] -> flat feature vector; pool = (size, stride) or None.
+    normalize=False: the input is normalised already (frame differences)."""
     net, norm = frame_backbone(backbone, frame_shape, backbone_weights)
     if freeze_backbone:
         net.trainable = False
     inputs = keras.Input(frame_shape, name="frame")
-    x = ImageNormalization(norm, name="normalize")(inputs)
+    x = ImageNormalization(norm, name="normalize")(inputs) if normalize else inputs
     # training=False keeps a frozen backbone's BatchNorm in inference mode.
     x = net(x, training=False) if freeze_backbone else net(x)
     if pool:
@@ -60,12 +65,28 @@ def temporal_head(num_frames, feature_dim, lstm_units=(100, 100), dropout=0.0,
 
 def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=None,
              freeze_backbone=False, pool=None, lstm_units=(100, 100), dropout=0.0,
-             task="regression", num_classes=None, label_scale=1.0, name="cnn_lstm"):
-    num_frames = input_shape[0]
-    encoder = frame_encoder(tuple(input_shape[1:]), backbone, backbone_weights,
-                            freeze_backbone, tuple(pool) if pool else None)
+             task="regression", num_classes=None, label_scale=1.0,
+             frame_difference=False, name="cnn_lstm"):
+    num_frames, *frame_shape = input_shape
+    pool = tuple(pool) if pool else None
+    clips = keras.Input(tuple(input_shape), name="clips")
+    x = clips
+    if frame_difference:
+        if backbone_weights not in (None, "none"):
+            raise ValueError("frame_difference doubles the channels a backbone reads: "
+                             "train it from scratch (--backbone_weights=none)")
+        norm = normalization(backbone)
+        if norm == "none":
+            raise ValueError(f"frame_difference: backbone {backbone!r} normalises its own "
+                             "3-channel input; use one that keras_video normalises")
+        # The backbone's normalisation on the clip, so that differences are in the
+        # same units as the frames and carry no mean.
+        x = ImageNormalization(norm, name="normalize")(x)
+        x = FrameDifference(name="frame_difference")(x)
+        frame_shape[-1] *= 2
+    encoder = frame_encoder(tuple(frame_shape), backbone, backbone_weights,
+                            freeze_backbone, pool, normalize=not frame_difference)
     head = temporal_head(num_frames, encoder.output.shape[-1], tuple(lstm_units), dropout,
                          task, num_classes, label_scale)
-    clips = keras.Input(tuple(input_shape), name="clips")
-    features = keras.layers.TimeDistributed(encoder, name="frame_features")(clips)
+    features = keras.layers.TimeDistributed(encoder, name="frame_features")(x)
     return keras.Model(clips, head(features), name=name)
