@@ -91,3 +91,11 @@ def test_model_saves_and_loads(tmp_path):
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 1)).astype("float32")
     np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_cnn_lstm_width_scales_the_small_backbone():
+    model = build_model("cnn_lstm", input_shape=(3, 48, 48, 3), lstm_units=(8,), width=2.0)
+    assert tuple(model.get_layer("frame_features").output.shape) == (None, 3, 3 * 3 * 64)
+    with pytest.raises(ValueError, match="width"):
+        build_model("cnn_lstm", input_shape=(3, 48, 48, 3), width=2.0,
+                    backbone="mobilenet_v2")

@@ -5,8 +5,8 @@ An AVI is a RIFF file: a header list (`hdrl`: one `strl` list a stream, each wit
 stream number and type (`00dc`: stream 0, compressed video). In an MJPEG AVI every
 video chunk is a whole JPEG image, so a clip needs only the chunks it samples, handed
 to cv2.imdecode. Opening the file with cv2.VideoCapture instead costs FFmpeg's format
-probe and a demuxer call a frame: about 1 ms of a 7 ms clip in the input pipeline
-(experiments/RESULTS.md, input pipeline).
+probe and a demuxer call a frame: 0.85 of the 10.1 CPU ms a 30-frame clip cost in the
+input pipeline benchmark (experiments/RESULTS.md, input pipeline).
 
 `mjpeg_packets` accepts only the simple, complete layout (one RIFF, one MJPEG video
 stream starting at frame 0, no `rec ` lists, as many video chunks as the stream header
@@ -41,7 +41,8 @@ def _chunks(data, start, end):
 
 
 def _lists(data, start, end):
-    """{list type: (payload offset, end)} of the LIST chunks in data[start:end]."""
+    """{list type: [(content start, end), ...]} of the LIST chunks in data[start:end],
+    or None if one runs past `end`."""
     found = {}
     for chunk in _chunks(data, start, end):
         if chunk is None:

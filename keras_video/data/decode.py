@@ -12,12 +12,13 @@ N is the largest of 8, 4, 2 that leaves the frame at least the clip's size
 (`jpeg_reduction`). An MJPEG video is read as raw packets, so frames the clip does not
 sample are never decoded at all; in a plain MJPEG .avi (what our generators write)
 keras_video.data.avi finds the packets without opening FFmpeg, and they are decoded
-straight to RGB into the clip (bit-identical to the FFmpeg-demuxed path). The result is close to, not bit-identical with, the
-full decode followed by one INTER_AREA resize: a 1/N DCT-domain scale is a 2x2 (NxN)
-box average to within 2 levels, but two box filters in a row are not one box filter,
-so thin edges move by up to a fraction of an output pixel (tests/test_decode.py states
-the tolerance). `REDUCED_JPEG = False` turns this off. Other codecs (H.264, VP9, Xvid,
-...) are decoded by FFmpeg in full, as before.
+straight to RGB into the clip (bit-identical to the FFmpeg-demuxed path). The result
+is close to, not bit-identical with, the full decode followed by one INTER_AREA
+resize: a 1/N DCT-domain scale is a 2x2 (NxN) box average to within 2 levels, but two
+box filters in a row are not one box filter, so thin edges move by up to a fraction
+of an output pixel (tests/test_decode.py states the tolerance). `REDUCED_JPEG = False`
+turns this off. Other codecs (H.264, VP9, Xvid, ...) are decoded by FFmpeg in full, as
+before.
 """
 
 import functools

@@ -6,4 +6,5 @@ from keras_video.layers.frame_difference import FrameDifference
 from keras_video.layers.preprocessing import ImageNormalization
 from keras_video.layers.upsample import BilinearUpsample
 
-__all__ = ["BilinearUpsample", "Conv3D", "FlowWarp", "FrameDifference", "ImageNormalization", "MaxPooling3D"]
+__all__ = ["BilinearUpsample", "Conv3D", "FlowWarp", "FrameDifference", "ImageNormalization",
+           "MaxPooling3D"]

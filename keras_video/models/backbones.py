@@ -32,7 +32,10 @@ APPLICATIONS = {
 BACKBONES = ("small", "resnet18", "resnet34", *APPLICATIONS)
 
 
-def small_cnn(input_shape, filters=(8, 16, 32, 32), name="small_cnn"):
+SMALL_FILTERS = (8, 16, 32, 32)
+
+
+def small_cnn(input_shape, filters=SMALL_FILTERS, name="small_cnn"):
     """Conv3x3-BN-ReLU + MaxPool blocks; trains in minutes on a CPU.
 
     BatchNorm matters here: line drawings are almost all background, and without it
@@ -59,8 +62,24 @@ def normalization(name):
     raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
-def frame_backbone(name, input_shape, weights=None):
-    """(backbone model, normalisation mode) for one frame of `input_shape`."""
+def frame_backbone(name, input_shape, weights=None, width=1.0):
+    """(backbone model, normalisation mode) for one frame of `input_shape`.
+
+    `width` scales the channels of the small and resnet18/34 backbones trained from
+    scratch; pretrained weights and the keras.applications backbones take 1.0 only.
+    """
+    if width != 1.0:
+        if weights not in (None, "none") or name not in ("small", "resnet18", "resnet34"):
+            raise ValueError(f"width={width} needs backbone small, resnet18 or resnet34 "
+                             f"without pretrained weights (got {name!r}, weights "
+                             f"{weights!r})")
+        if name == "small":
+            filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
+            return small_cnn(input_shape, filters), normalization(name)
+        from keras_video.models import resnet2d
+
+        return (resnet2d.resnet_backbone(int(name[6:]), input_shape, name=name, width=width),
+                normalization(name))
     if name == "small":
         if weights not in (None, "none"):
             raise ValueError("the small backbone has no pretrained weights; "

@@ -19,10 +19,10 @@ from keras_video.models.backbones import frame_backbone, normalization
 
 
 def frame_encoder(frame_shape, backbone="small", backbone_weights=None,
-                  freeze_backbone=False, pool=None, normalize=True):
+                  freeze_backbone=False, pool=None, normalize=True, width=1.0):
     """image [H, W, C] -> flat feature vector; pool = (size, stride) or None.
     normalize=False: the input is normalised already (frame differences)."""
-    net, norm = frame_backbone(backbone, frame_shape, backbone_weights)
+    net, norm = frame_backbone(backbone, frame_shape, backbone_weights, width)
     if freeze_backbone:
         net.trainable = False
     inputs = keras.Input(frame_shape, name="frame")
@@ -66,7 +66,7 @@ def temporal_head(num_frames, feature_dim, lstm_units=(100, 100), dropout=0.0,
 def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=None,
              freeze_backbone=False, pool=None, lstm_units=(100, 100), dropout=0.0,
              task="regression", num_classes=None, label_scale=1.0,
-             frame_difference=False, name="cnn_lstm"):
+             frame_difference=False, width=1.0, name="cnn_lstm"):
     num_frames, *frame_shape = input_shape
     pool = tuple(pool) if pool else None
     clips = keras.Input(tuple(input_shape), name="clips")
@@ -85,7 +85,8 @@ def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=Non
         x = FrameDifference(name="frame_difference")(x)
         frame_shape[-1] *= 2
     encoder = frame_encoder(tuple(frame_shape), backbone, backbone_weights,
-                            freeze_backbone, pool, normalize=not frame_difference)
+                            freeze_backbone, pool, normalize=not frame_difference,
+                            width=width)
     head = temporal_head(num_frames, encoder.output.shape[-1], tuple(lstm_units), dropout,
                          task, num_classes, label_scale)
     features = keras.layers.TimeDistributed(encoder, name="frame_features")(x)

@@ -14,9 +14,7 @@ import keras
 from keras import layers
 
 from keras_video.layers import ImageNormalization
-from keras_video.models.backbones import frame_backbone, small_cnn
-
-_SMALL_FILTERS = (8, 16, 32, 32)
+from keras_video.models.backbones import frame_backbone
 
 
 def frame_cnn(num_classes=400, input_shape=(16, 112, 112, 3), dropout=0.0, width=1.0,
@@ -29,21 +27,7 @@ def frame_cnn(num_classes=400, input_shape=(16, 112, 112, 3), dropout=0.0, width
     (1.0 for pretrained weights; other backbones take 1.0 only).
     """
     frame_shape = tuple(input_shape[1:])
-    if width == 1.0:
-        net, norm = frame_backbone(backbone, frame_shape, backbone_weights)
-    elif backbone == "small" and backbone_weights in (None, "none"):
-        filters = [max(1, int(round(f * width))) for f in _SMALL_FILTERS]
-        net, norm = small_cnn(frame_shape, filters), "unit"
-    elif backbone in ("resnet18", "resnet34") and backbone_weights in (None, "none"):
-        from keras_video.models import resnet2d
-
-        net = resnet2d.resnet_backbone(int(backbone[6:]), frame_shape, name=backbone,
-                                       width=width)
-        norm = "imagenet"
-    else:
-        raise ValueError(f"frame_cnn: width={width} needs backbone small, resnet18 or "
-                         f"resnet34 without pretrained weights (got {backbone!r}, "
-                         f"weights {backbone_weights!r})")
+    net, norm = frame_backbone(backbone, frame_shape, backbone_weights, width)
     if freeze_backbone:
         net.trainable = False
 
