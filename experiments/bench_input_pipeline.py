@@ -324,7 +324,6 @@ def throughput(args, workdir):
     if bench.mjpeg:
         runs.append(("c2", f"reduced decode bound (JPEG packets, imdecode at 1/"
                      f"{bench.reduction}, {bench.workers} threads)", bench.reduced_decode))
-    if bench.mjpeg:
         runs.append(("bV", "(b) with every video demuxed by FFmpeg (cv2.VideoCapture), "
                      "not keras_video.data.avi", bench.pipeline_ffmpeg_demux))
     runs.append(("b0", "(b) decoding full size (REDUCED_JPEG = False)",

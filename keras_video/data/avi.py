@@ -88,10 +88,11 @@ def mjpeg_packets(path):
         if not 12 <= os.path.getsize(path) <= MAX_BYTES:
             return None
         with open(path, "rb") as f:
-            data = f.read()
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"AVI ":
+                return None  # not an AVI: read no further
+            data = head + f.read()
     except OSError:
-        return None
-    if data[:4] != b"RIFF" or data[8:12] != b"AVI ":
         return None
     riff_end = 8 + struct.unpack_from("<I", data, 4)[0]
     if riff_end > len(data) or len(data) - riff_end > 1:  # cut short, or AVIX follows

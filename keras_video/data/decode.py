@@ -182,15 +182,16 @@ def _open_video(path):
     return cap
 
 
-def _jpeg_packets(cap, size, grayscale):
-    """For an MJPEG video: switches `cap` to raw packets and returns
-    decode(packet) -> BGR (or gray) frame at reduced scale; None for other codecs."""
-    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").upper()
-    if fourcc not in _MJPEG_FOURCCS or not cap.set(cv2.CAP_PROP_FORMAT, -1):
-        return None
-    shape = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+def _jpeg_decoder(shape, size, grayscale, rgb=False):
+    """(decode(packet) -> frame, its (height, width), whether it is RGB) for the JPEG
+    packets of a video of `shape`, at the reduced scale `size` allows: BGR, RGB where
+    rgb=True and OpenCV can, or gray [H, W]. A packet that does not decode to that
+    size raises _NotPlainJpeg."""
     n = jpeg_reduction(shape, size)
     flag = _JPEG_FLAGS[n, grayscale]
+    rgb = rgb and not grayscale and _RGB is not None
+    if rgb:
+        flag = (flag & ~cv2.IMREAD_COLOR) | _RGB
     expected = (-(-shape[0] // n), -(-shape[1] // n))
 
     def decode(packet):
@@ -201,7 +202,17 @@ def _jpeg_packets(cap, size, grayscale):
             raise _NotPlainJpeg
         return frame
 
-    return decode
+    return decode, expected, rgb
+
+
+def _jpeg_packets(cap, size, grayscale):
+    """For an MJPEG video: switches `cap` to raw packets and returns
+    decode(packet) -> BGR (or gray) frame at reduced scale; None for other codecs."""
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").upper()
+    if fourcc not in _MJPEG_FOURCCS or not cap.set(cv2.CAP_PROP_FORMAT, -1):
+        return None
+    shape = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+    return _jpeg_decoder(shape, size, grayscale)[0]
 
 
 def _video_frames(path, pick, size, grayscale, packets):
@@ -291,12 +302,7 @@ def _avi_clip(path, pick, size, grayscale):
     if found is None:
         return None
     shape, packets = found
-    n = jpeg_reduction(shape, size)
-    flag = _JPEG_FLAGS[n, grayscale]
-    rgb = not grayscale and _RGB is not None
-    if rgb:
-        flag = (flag & ~cv2.IMREAD_COLOR) | _RGB
-    decoded_shape = (-(-shape[0] // n), -(-shape[1] // n))
+    decode, decoded_shape, rgb = _jpeg_decoder(shape, size, grayscale, rgb=True)
     out_shape = tuple(size) if size is not None else decoded_shape
     idx = range(len(packets)) if pick is None else [int(i) for i in pick(len(packets))]
     clip = np.empty((len(idx), *out_shape, 1 if grayscale else 3), np.uint8)
@@ -306,9 +312,7 @@ def _avi_clip(path, pick, size, grayscale):
             clip[row] = clip[first[i]]
             continue
         first[i] = row
-        frame = cv2.imdecode(packets[i], flag)
-        if frame is None or frame.shape[:2] != decoded_shape:
-            raise _NotPlainJpeg
+        frame = decode(packets[i])
         if not grayscale and not rgb:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         target = clip[row, ..., 0] if grayscale else clip[row]

@@ -68,27 +68,20 @@ def frame_backbone(name, input_shape, weights=None, width=1.0):
     `width` scales the channels of the small and resnet18/34 backbones trained from
     scratch; pretrained weights and the keras.applications backbones take 1.0 only.
     """
-    if width != 1.0:
-        if weights not in (None, "none") or name not in ("small", "resnet18", "resnet34"):
-            raise ValueError(f"width={width} needs backbone small, resnet18 or resnet34 "
-                             f"without pretrained weights (got {name!r}, weights "
-                             f"{weights!r})")
-        if name == "small":
-            filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
-            return small_cnn(input_shape, filters), normalization(name)
-        from keras_video.models import resnet2d
-
-        return (resnet2d.resnet_backbone(int(name[6:]), input_shape, name=name, width=width),
-                normalization(name))
+    if width != 1.0 and (weights not in (None, "none")
+                         or name not in ("small", "resnet18", "resnet34")):
+        raise ValueError(f"width={width} needs backbone small, resnet18 or resnet34 "
+                         f"without pretrained weights (got {name!r}, weights {weights!r})")
     if name == "small":
         if weights not in (None, "none"):
             raise ValueError("the small backbone has no pretrained weights; "
                              "use --backbone_weights=none")
-        return small_cnn(input_shape), normalization(name)
+        filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
+        return small_cnn(input_shape, filters), normalization(name)
     if name in ("resnet18", "resnet34"):
         from keras_video.models import resnet2d
 
-        model = resnet2d.resnet_backbone(int(name[6:]), input_shape, name=name)
+        model = resnet2d.resnet_backbone(int(name[6:]), input_shape, name=name, width=width)
         if weights == "imagenet":
             raise ValueError(
                 f"{name}: ImageNet weights come from torchvision's .pth file; download "
