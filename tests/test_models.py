@@ -81,6 +81,10 @@ def test_layer_config_round_trip():
                                / np.array([0.229, 0.224, 0.225]), rtol=1e-5)
     gray = ImageNormalization("unit")(np.full((1, 2, 2, 1), 51.0, "float32"))
     np.testing.assert_allclose(gray, 0.2)
+    flow = np.random.default_rng(0).normal(size=(1, 2, 2, 2)).astype("float32")
+    np.testing.assert_array_equal(ImageNormalization("none")(flow), flow)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        ImageNormalization("unit")(flow)
 
 
 def test_model_saves_and_loads(tmp_path):

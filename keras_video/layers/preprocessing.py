@@ -28,7 +28,8 @@ class ImageNormalization(keras.layers.Layer):
                   3D-ResNets-PyTorch (its r3d / r2plus1d weights)
       "c3d"       RGB -> BGR, minus (90, 98, 102) in B, G, R order, no std: the C3D
                   Sports-1M weights as the PyTorch C3D seed feeds them
-      "none"      unchanged (networks that rescale internally, e.g. EfficientNet)
+      "none"      unchanged (networks that rescale internally, e.g. EfficientNet; or
+                  inputs that are not images, such as optical flow: any channel count)
     A one-channel (grayscale) input uses the mean of the three channel statistics.
     """
 
@@ -42,6 +43,8 @@ class ImageNormalization(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
+        if self.mode == "none":
+            return  # no per-channel statistics: any channels (e.g. optical flow's 2)
         if channels not in (1, 3):
             raise ValueError(f"expected 1 or 3 channels, got input shape {input_shape}")
         if self.mode == "imagenet":
