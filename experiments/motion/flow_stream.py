@@ -25,7 +25,6 @@ import os
 import sys
 import time
 
-import cv2
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,7 +33,7 @@ sys.path.insert(0, REPO)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video.data import decode, sources  # noqa: E402
+from keras_video.data import decode, optical_flow, sources  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 
 SIZE, FRAMES, BATCH = 48, 16, 16
@@ -44,10 +43,7 @@ FLOW_SCALE = 4.0  # pixels per unit of the network's input
 def video_flow(path):
     """DIS flow [T - 1, SIZE, SIZE, 2] float16 between consecutive frames of a video."""
     frames = decode.read_all_frames(path, size=(SIZE, SIZE))
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    return np.stack([dis.calc(a, b, None) for a, b in zip(gray, gray[1:])]).astype(
-        np.float16)
+    return optical_flow.consecutive_flow(frames).astype(np.float16)
 
 
 def load(folder, limit=None):

@@ -23,13 +23,12 @@ import json
 import os
 import sys
 
-import cv2
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 
-from keras_video.data import decode, motion, sources  # noqa: E402
+from keras_video.data import decode, motion, optical_flow, sources  # noqa: E402
 
 ROTATIONS = ("rotate_cw", "rotate_ccw")
 
@@ -37,13 +36,10 @@ ROTATIONS = ("rotate_cw", "rotate_ccw")
 def curl_sum(frames, centres, radii):
     """Sum over frame pairs of the curl r x v of the DIS flow, over the pixels within
     `radii[t]` of `centres[t]` (wrapped: the frame is a torus), in pixels of `frames`."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    height, width = gray[0].shape
+    height, width = frames.shape[1:3]
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     total = 0.0
-    for t in range(len(gray) - 1):
-        flow = dis.calc(gray[t], gray[t + 1], None)
+    for t, flow in enumerate(optical_flow.consecutive_flow(frames)):
         dx = (x - centres[t][0] + width / 2) % width - width / 2
         dy = (y - centres[t][1] + height / 2) % height - height / 2
         inside = dx ** 2 + dy ** 2 <= radii[t] ** 2
@@ -83,21 +79,17 @@ def main():
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     matches = check(args.data, sizes)
-    shapes = sorted({shape for shape, _ in matches})
+    by_shape = {shape: {size: matches[shape, size] for size in sizes}
+                for shape in sorted({shape for shape, _ in matches})}
+    by_shape["all"] = {size: [v for (_, sz), vs in matches.items() if sz == size
+                              for v in vs] for size in sizes}
     print(f"Flow-curl sign against the label, rotation videos of {args.data}")
     print()
     print("| shape | videos | " + " | ".join(f"{s} px" for s in sizes) + " |")
     print("|---|---:|" + "---:|" * len(sizes))
-    for shape in shapes + ["all"]:
-        cells = []
-        for size in sizes:
-            m = [v for (sh, sz), vs in matches.items() for v in vs
-                 if sz == size and shape in (sh, "all")]
-            cells.append(f"{np.mean(m):.3f}")
-        n = len([v for (sh, sz), vs in matches.items() for v in vs
-                 if sz == sizes[0] and shape in (sh, "all")])
-        print(f"| {shape} | {n} | " + " | ".join(cells) + " |")
-
+    for shape, per_size in by_shape.items():
+        cells = " | ".join(f"{np.mean(per_size[size]):.3f}" for size in sizes)
+        print(f"| {shape} | {len(per_size[sizes[0]])} | {cells} |")
 
 if __name__ == "__main__":
     main()
