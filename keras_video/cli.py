@@ -1,18 +1,16 @@
-"""What every command shares: quiet TensorFlow start-up and clean errors.
+"""What every command shares: quiet TensorFlow start-up (keras_video.startup, run on
+`import keras_video`) and clean errors.
 
 A bad input stops a command with one line, `error: PATH: problem`, and exit status 2,
 not a traceback from inside tf.data.
 """
 
-import os
 import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+from absl import app
 
-from absl import app  # noqa: E402
-
-from keras_video.data.decode import BadSampleError  # noqa: E402
+from keras_video.data.decode import BadSampleError
 
 _BAD_SAMPLE = re.compile(r"BadSampleError: (.+?)(?:\\n|\n|$)")
 

@@ -50,16 +50,25 @@ def evaluate(model, dataset, task, class_names=None):
 
 def _video_clips_reader(clip, from_array):
     """(item, rng) -> every clip of a video, uint8 [K, T, h, w, C]; the video is decoded
-    once, at the decode size."""
+    once, at the decode size. A flow clip's video is first cut to its frames `stride`
+    apart, whose consecutive flows (one fewer) are then cut into clips, so clip k
+    holds the flows of kept frames kN .. kN + N, as training's flow clips do."""
 
     def read(item, rng):
         del rng  # nothing random in evaluation
         if from_array:
             frames = decode.clip_from_array(item, len(item), "first", 1, None,
-                                            clip.decode_size, clip.grayscale)
+                                            clip.decode_size, clip.read_grayscale)
         else:
-            frames = decode.read_all_frames(item.decode(), clip.decode_size, clip.grayscale)
-        return frames[sampling.video_clips(len(frames), clip.num_frames, clip.stride)]
+            frames = decode.read_all_frames(item.decode(), clip.decode_size,
+                                            clip.read_grayscale)
+        stride = clip.stride
+        if clip.modality == "flow":
+            kept = frames[::stride]
+            # A one-frame video is looped, as training's clips are: zero flow.
+            frames = clip.from_frames(kept[np.arange(max(2, len(kept))) % len(kept)])
+            stride = 1
+        return frames[sampling.video_clips(len(frames), clip.num_frames, stride)]
 
     return read
 

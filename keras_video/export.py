@@ -8,6 +8,12 @@ centre view of keras_video.data.transforms) and calls the model, whose first lay
 normalises.
 A client only decodes frames and calls it. `meta.json` beside it tells the clip recipe,
 the task and the class names, so `keras_video.predict` needs nothing else.
+
+A flow model (ClipSpec modality "flow") cannot take frames: its DIS optical flow is
+OpenCV's, not a TensorFlow op. Its `serve` takes the quantized flow
+[batch, frames, h, w, 2] uint8 at the clip's decode size, as
+keras_video.data.optical_flow.quantized_flow(frames at the decode size, flow_bound)
+gives it (meta.json has both), and only takes the evaluation crop.
 """
 
 import json
@@ -27,6 +33,12 @@ def serving_fn(model, clip):
     height, width = clip.decode_size
     view = clip.for_eval()
 
+    def serve_flow(flow):
+        x = tf.reshape(flow, [-1, height, width, 2])
+        x = transforms.eval_views(x, view)[0]
+        x = tf.reshape(x, tf.stack([tf.shape(flow)[0], clip.num_frames, *clip.shape[1:]]))
+        return {"predictions": model(x, training=False)}
+
     def serve(frames):
         shape = tf.shape(frames)
         batch, steps = shape[0], shape[1]
@@ -42,15 +54,24 @@ def serving_fn(model, clip):
         x = tf.reshape(x, tf.stack([batch, steps, *clip.size, clip.channels]))
         return {"predictions": model(x, training=False)}
 
-    return serve
+    return serve_flow if clip.modality == "flow" else serve
+
+
+def input_signature(clip):
+    """The `serve` input: uint8 RGB frames of any size, or a flow model's quantized flow
+    at the decode size."""
+    if clip.modality == "flow":
+        return tf.TensorSpec([None, clip.num_frames, *clip.decode_size, 2], tf.uint8,
+                             name="frames")
+    return tf.TensorSpec([None, clip.num_frames, None, None, 3], tf.uint8, name="frames")
 
 
 def export_saved_model(model, clip, export_dir, task, class_names=None, extra=None):
     """Writes the SavedModel and its meta.json to export_dir; returns export_dir."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    spec = tf.TensorSpec([None, clip.num_frames, None, None, 3], tf.uint8, name="frames")
-    archive.add_endpoint("serve", serving_fn(model, clip), input_signature=[spec])
+    archive.add_endpoint("serve", serving_fn(model, clip),
+                         input_signature=[input_signature(clip)])
     archive.write_out(export_dir, verbose=False)
     meta = {"clip": clip.to_dict(), "task": task, "class_names": class_names,
             **(extra or {})}

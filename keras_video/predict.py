@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from keras_video import export  # noqa: E402
-from keras_video.data import decode  # noqa: E402
+from keras_video.data import decode, pipeline  # noqa: E402
 from keras_video.data.pipeline import ClipSpec  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "training run directory (or its export/ folder)",
@@ -54,8 +54,12 @@ class Predictor:
         self.serve = tf.saved_model.load(export_dir).signatures["serve"]
 
     def __call__(self, path, top_k=5):
-        frames = decode.read_clip(path, self.clip.num_frames, self.clip.sampling,
-                                  self.clip.stride, None, self.clip.decode_size)
+        clip = self.clip
+        if clip.modality == "flow":  # the flow serve takes, at the decode size
+            frames = pipeline.clip_reader(clip)(path.encode(), None)
+        else:  # RGB frames at the decode size: serve converts to gray and crops
+            frames = decode.read_clip(path, clip.num_frames, clip.sampling, clip.stride,
+                                      None, clip.decode_size)
         out = self.serve(frames=tf.constant(frames[None]))["predictions"].numpy()[0]
         if self.meta["task"] == "regression":
             return float(out[0])

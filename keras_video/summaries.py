@@ -7,9 +7,25 @@ import numpy as np
 import tensorflow as tf
 
 
+def flow_colours(flow):
+    """Quantized flow [..., 2] (uint8, 127.5 = still, keras_video.data.optical_flow)
+    -> uint8 RGB in the usual flow colour code: hue the direction, brightness the
+    speed (relative to the fastest pixel)."""
+    f = np.asarray(flow, np.float32) / 127.5 - 1.0
+    magnitude, angle = cv2.cartToPolar(np.ascontiguousarray(f[..., 0]),
+                                       np.ascontiguousarray(f[..., 1]))
+    value = magnitude / max(float(magnitude.max()), 1e-6) * 255.0
+    hsv = np.stack([angle * (90.0 / np.pi), np.full_like(value, 255.0), value], -1)
+    shape = hsv.shape
+    rgb = cv2.cvtColor(hsv.reshape(-1, 1, 3).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return rgb.reshape(shape)
+
+
 def clip_montage(clip, columns=10):
-    """A clip [T, H, W, C] (0..255) as one uint8 RGB image, frames in a grid."""
-    clip = np.clip(np.asarray(clip), 0, 255).astype(np.uint8)
+    """A clip [T, H, W, C] (0..255) as one uint8 RGB image, frames in a grid; a flow
+    clip (C = 2) in flow colours."""
+    clip = np.asarray(clip)
+    clip = flow_colours(clip) if clip.shape[-1] == 2 else np.clip(clip, 0, 255).astype(np.uint8)
     if clip.shape[-1] == 1:
         clip = np.repeat(clip, 3, axis=-1)
     t, h, w, _ = clip.shape

@@ -289,7 +289,8 @@ def train(config, overwrite=False):
     distribute.barrier(strategy)  # the other workers waited for the results
     print(f"\nmodel directory : {model_dir}")
     print(f"best model      : {paths['best']}")
-    print(f"SavedModel      : {paths['export']}  (signature 'serve', uint8 RGB frames)")
+    print(f"SavedModel      : {paths['export']}  (signature 'serve', "
+          f"{'uint8 quantized flow' if clip.modality == 'flow' else 'uint8 RGB frames'})")
     print(f"TensorBoard     : tensorboard --logdir {paths['logs']}")
     print(f"test picture    : {picture_path}")
     print(f"held-out data   : {splits.test_spec} ({len(splits.test)} clips)")

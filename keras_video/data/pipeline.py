@@ -24,8 +24,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_video.data import decode, sampling, tfrecord, transforms
+from keras_video.data import decode, optical_flow, sampling, tfrecord, transforms
 from keras_video.data.sources import Samples, TfdsSource
+
+
+MODALITIES = ("rgb", "flow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +42,13 @@ class ClipSpec:
                               crop="random", flip=True)
     `for_eval()` turns either into its evaluation clip: the temporal centre, the centre
     crop (square_center for multiscale_corner), no flip.
+
+    modality "flow" (the flow stream of a two-stream network, Simonyan & Zisserman
+    2014): the clip is the DIS optical flow (keras_video.data.optical_flow) of
+    num_frames + 1 frames `stride` apart, computed by OpenCV at the decode size, from
+    gray frames: num_frames flows, 2 channels (dx, dy), quantized to uint8 with
+    `flow_bound` pixels at 0 and 255. A flip mirrors the flow and negates dx. Crops
+    that resize are refused: flow in pixels would need rescaling with the frame.
     """
 
     num_frames: int = 30
@@ -49,6 +59,8 @@ class ClipSpec:
     resize: tuple = ()  # (height, width) OpenCV decodes to before the crop; (): size
     crop: str = "center"  # see keras_video.data.transforms
     flip: bool = False  # random left-right mirror
+    modality: str = "rgb"  # rgb | flow
+    flow_bound: float = 20.0  # flow only: pixels (at the decode size) mapped to 0 / 255
 
     def __post_init__(self):
         if self.sampling not in sampling.MODES:
@@ -57,6 +69,13 @@ class ClipSpec:
         object.__setattr__(self, "resize", tuple(int(s) for s in self.resize))
         if self.resize and len(self.resize) != 2:
             raise ValueError(f"resize is (height, width) or (), not {self.resize}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, not {self.modality!r}")
+        if self.modality == "flow" and self.grayscale:
+            raise ValueError("grayscale does not apply to modality 'flow' (its flow is "
+                             "computed from gray frames, and has 2 channels)")
+        if self.modality == "flow" and not self.flow_bound > 0:
+            raise ValueError(f"flow_bound must be > 0 pixels, not {self.flow_bound}")
         transforms.check(self)
 
     @property
@@ -70,7 +89,26 @@ class ClipSpec:
 
     @property
     def channels(self):
+        if self.modality == "flow":
+            return 2
         return 1 if self.grayscale else 3
+
+    @property
+    def frames_to_read(self):
+        """Frames decoded for one clip: a flow clip of N flows needs N + 1."""
+        return self.num_frames + (self.modality == "flow")
+
+    @property
+    def read_grayscale(self):
+        """Whether OpenCV decodes gray frames (gray clips; flow, computed from gray)."""
+        return self.grayscale or self.modality == "flow"
+
+    def from_frames(self, frames):
+        """Decoded frames uint8 [frames_to_read, h, w, C] -> the clip the model reads:
+        the frames themselves, or (flow) their quantized flow [num_frames, h, w, 2]."""
+        if self.modality == "flow":
+            return optical_flow.quantized_flow(frames, self.flow_bound)
+        return frames
 
     @property
     def shape(self):
@@ -121,16 +159,18 @@ class SkipLog:
 
 
 def clip_reader(clip, from_array=False):
-    """(item, rng) -> one clip, uint8 [T, h, w, C] at clip.decode_size; `item` is a path
-    (bytes) or, from_array, the frames of a TFDS video."""
-    sample = (clip.num_frames, clip.sampling, clip.stride)
+    """(item, rng) -> one clip, uint8 [T, h, w, C] at clip.decode_size (frames, or their
+    flow); `item` is a path (bytes) or, from_array, the frames of a TFDS video."""
+    sample = (clip.frames_to_read, clip.sampling, clip.stride)
 
     def read(item, rng):
         if from_array:
-            return decode.clip_from_array(item, *sample, rng, clip.decode_size,
-                                          clip.grayscale)
-        return decode.read_clip(item.decode(), *sample, rng, clip.decode_size,
-                                clip.grayscale)
+            frames = decode.clip_from_array(item, *sample, rng, clip.decode_size,
+                                            clip.read_grayscale)
+        else:
+            frames = decode.read_clip(item.decode(), *sample, rng, clip.decode_size,
+                                      clip.read_grayscale)
+        return clip.from_frames(frames)
 
     return read
 

@@ -325,6 +325,10 @@ def clip_dataset(source, clip, training=False, seed=0, video_clips_of=False):
     pipeline.decode_stage gives for OpenCV (frames [T, h, w, C] at clip.decode_size), or
     with video_clips_of=True every non-overlapping clip of each video [K, T, h, w, C]
     (the video protocol of keras_video.evaluation)."""
+    if clip.modality != "rgb":
+        raise ValueError(f"{source.root}: TFRecord shards are decoded by TensorFlow "
+                         f"ops, which have no optical flow; modality {clip.modality!r} "
+                         "reads the videos themselves (OpenCV)")
     labels = np.zeros(source.total_records, source.labels.dtype)
     labels[source.records] = source.labels
     labels = tf.constant(labels)

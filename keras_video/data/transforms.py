@@ -16,7 +16,8 @@ Crops (`ClipSpec.crop`):
   square_center      the largest centred square resized to `size`: multiscale_corner's
                      evaluation view (scale 1 at the centre, which is 3D-ResNets'
                      Scale(size) + CenterCrop(size))
-`ClipSpec.flip` mirrors the clip left-right with probability 1/2.
+`ClipSpec.flip` mirrors the clip left-right with probability 1/2 (a flow clip's dx
+changes sign: 255 - q in its uint8 quantization, keras_video.data.optical_flow).
 
 There is no mean/std normalisation here, on purpose: every model normalises its input in
 its first layer (keras_video.layers.ImageNormalization), so the pipeline, the exported
@@ -40,6 +41,9 @@ def check(clip):
     if clip.crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, not {clip.crop!r}")
     (height, width), (out_h, out_w) = clip.decode_size, clip.size
+    if clip.modality == "flow" and _resizes(clip):
+        raise ValueError(f"crop {clip.crop!r} resizes, and flow is in pixels of the "
+                         "decode size; use crop 'center' or 'random' with modality flow")
     if clip.crop in ("center", "random") and (height < out_h or width < out_w):
         raise ValueError(f"a {clip.crop} crop of {out_h}x{out_w} needs frames at least "
                          f"that large; resize is {height}x{width}")
@@ -70,6 +74,13 @@ def _fixed_box(clip, position="center"):
         else:
             y = height - box_h if end else 0
     return y, x, box_h, box_w
+
+
+def _resizes(clip):
+    """Whether the crop's box is resized to the output size."""
+    if clip.crop in RANDOM_CROPS:
+        return clip.crop == "multiscale_corner"
+    return _fixed_box(clip)[2:] != tuple(clip.size)
 
 
 def crop_box(clip, seed):
@@ -112,18 +123,22 @@ def _cut(frames, box, size, resize):
     return tf.cast(resized, frames.dtype)
 
 
+def _mirror(frames, modality):
+    """Left-right mirror of [T, H, W, C]; flow's dx (uint8, 127.5 = 0) changes sign."""
+    out = tf.reverse(frames, axis=[2])
+    if modality == "flow":
+        out = tf.concat([tf.constant(255, out.dtype) - out[..., :1], out[..., 1:]], -1)
+    return out
+
+
 def apply(frames, clip, seed):
     """One training or evaluation view: uint8 [T, h, w, C] at clip.decode_size ->
     uint8 [T, H, W, C] at clip.size. `seed` (int64 scalar) draws the random crop and
     flip, so the same element seed gives the same view."""
-    if clip.crop in RANDOM_CROPS:
-        resize = clip.crop == "multiscale_corner"
-    else:
-        resize = _fixed_box(clip)[2:] != tuple(clip.size)
-    out = _cut(frames, crop_box(clip, seed), clip.size, resize)
+    out = _cut(frames, crop_box(clip, seed), clip.size, _resizes(clip))
     if clip.flip:
         flip = tf.random.stateless_uniform([], _stream(seed, _FLIP)) < 0.5
-        out = tf.cond(flip, lambda: tf.reverse(out, axis=[2]), lambda: out)
+        out = tf.cond(flip, lambda: _mirror(out, clip.modality), lambda: out)
     out.set_shape(clip.shape)
     return out
 

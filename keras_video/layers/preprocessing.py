@@ -31,6 +31,8 @@ class ImageNormalization(keras.layers.Layer):
       "none"      unchanged (networks that rescale internally, e.g. EfficientNet; or
                   inputs that are not images, such as optical flow: any channel count)
     A one-channel (grayscale) input uses the mean of the three channel statistics.
+    "unit", "tf" and "none" have no per-channel statistics and take any channel count
+    (uint8 optical flow, keras_video.data.optical_flow, with "tf": flow / bound).
     """
 
     MODES = ("unit", "imagenet", "tf", "caffe", "kinetics", "c3d", "none")
@@ -45,6 +47,10 @@ class ImageNormalization(keras.layers.Layer):
         channels = input_shape[-1]
         if self.mode == "none":
             return  # no per-channel statistics: any channels (e.g. optical flow's 2)
+        if self.mode in ("tf", "unit") and channels not in (1, 3):
+            mean, std = (127.5, 127.5) if self.mode == "tf" else (0.0, 255.0)
+            self._mean, self._scale = [mean] * channels, [1.0 / std] * channels
+            return
         if channels not in (1, 3):
             raise ValueError(f"expected 1 or 3 channels, got input shape {input_shape}")
         if self.mode == "imagenet":

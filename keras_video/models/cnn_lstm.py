@@ -15,14 +15,18 @@ computed once and the head trained on them (keras_video.features).
 import keras
 
 from keras_video.layers import FrameDifference, ImageNormalization
-from keras_video.models.backbones import frame_backbone, normalization
+from keras_video.models.backbones import frame_backbone
+from keras_video.models.backbones import normalization as backbone_normalization
 
 
 def frame_encoder(frame_shape, backbone="small", backbone_weights=None,
-                  freeze_backbone=False, pool=None, normalize=True, width=1.0):
+                  freeze_backbone=False, pool=None, normalize=True, width=1.0,
+                  normalization=None):
     """image [H, W, C] -> flat feature vector; pool = (size, stride) or None.
-    normalize=False: the input is normalised already (frame differences)."""
+    normalize=False: the input is normalised already (frame differences);
+    normalization: an ImageNormalization mode, None for the backbone's own."""
     net, norm = frame_backbone(backbone, frame_shape, backbone_weights, width)
+    norm = normalization or norm
     if freeze_backbone:
         net.trainable = False
     inputs = keras.Input(frame_shape, name="frame")
@@ -66,7 +70,7 @@ def temporal_head(num_frames, feature_dim, lstm_units=(100, 100), dropout=0.0,
 def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=None,
              freeze_backbone=False, pool=None, lstm_units=(100, 100), dropout=0.0,
              task="regression", num_classes=None, label_scale=1.0,
-             frame_difference=False, width=1.0, name="cnn_lstm"):
+             frame_difference=False, width=1.0, normalization=None, name="cnn_lstm"):
     num_frames, *frame_shape = input_shape
     pool = tuple(pool) if pool else None
     clips = keras.Input(tuple(input_shape), name="clips")
@@ -75,7 +79,7 @@ def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=Non
         if backbone_weights not in (None, "none"):
             raise ValueError("frame_difference doubles the channels a backbone reads: "
                              "train it from scratch (--backbone_weights=none)")
-        norm = normalization(backbone)
+        norm = normalization or backbone_normalization(backbone)
         if norm == "none":
             raise ValueError(f"frame_difference: backbone {backbone!r} normalises its own "
                              "3-channel input; use one that keras_video normalises")
@@ -86,7 +90,7 @@ def cnn_lstm(input_shape=(30, 64, 64, 1), backbone="small", backbone_weights=Non
         frame_shape[-1] *= 2
     encoder = frame_encoder(tuple(frame_shape), backbone, backbone_weights,
                             freeze_backbone, pool, normalize=not frame_difference,
-                            width=width)
+                            width=width, normalization=normalization)
     head = temporal_head(num_frames, encoder.output.shape[-1], tuple(lstm_units), dropout,
                          task, num_classes, label_scale)
     features = keras.layers.TimeDistributed(encoder, name="frame_features")(x)
