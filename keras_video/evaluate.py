@@ -38,9 +38,9 @@ flags.DEFINE_boolean("three_crop", False, "also average the crops at both ends o
 flags.DEFINE_string("output", None, "metrics JSON; default model_dir/eval_metrics.json")
 
 
-def evaluate_run(model_dir, data=None, batch_size=16, on_bad_sample="error",
-                 protocol="clip", three_crop=False):
-    """(metrics, picture) of the run's best model on `data` or its held-out clips."""
+def load_run(model_dir, data=None, on_bad_sample="error"):
+    """(best model, samples of `data` or the run's held-out clips, ClipSpec, the run's
+    config.json) of a training run."""
     config_path = os.path.join(model_dir, train.CONFIG_FILE)
     if not os.path.isfile(config_path):
         raise FileNotFoundError(f"{config_path}: missing; is {model_dir} a training run?")
@@ -52,9 +52,16 @@ def evaluate_run(model_dir, data=None, batch_size=16, on_bad_sample="error",
                          "with the clips to evaluate on")
     samples = sources.from_spec(data, on_bad_sample)
     model = keras.saving.load_model(os.path.join(model_dir, train.BEST_MODEL))
+    return model, samples, ClipSpec(**run["clip"]), run
+
+
+def evaluate_run(model_dir, data=None, batch_size=16, on_bad_sample="error",
+                 protocol="clip", three_crop=False):
+    """(metrics, picture) of the run's best model on `data` or its held-out clips."""
+    model, samples, clip, run = load_run(model_dir, data, on_bad_sample)
     return evaluation.evaluate_videos(
-        model, samples, ClipSpec(**run["clip"]), run["train"]["task"], run["class_names"],
-        protocol, three_crop, batch_size, on_bad_sample)
+        model, samples, clip, run["train"]["task"], run["class_names"], protocol,
+        three_crop, batch_size, on_bad_sample)
 
 
 def main(argv):
