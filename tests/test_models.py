@@ -83,8 +83,11 @@ def test_layer_config_round_trip():
     np.testing.assert_allclose(gray, 0.2)
     flow = np.random.default_rng(0).normal(size=(1, 2, 2, 2)).astype("float32")
     np.testing.assert_array_equal(ImageNormalization("none")(flow), flow)
+    # "unit" / "tf" have no per-channel statistics and take any channel count;
+    # modes with RGB statistics refuse 2 channels.
+    np.testing.assert_allclose(ImageNormalization("unit")(flow), flow / 255, rtol=1e-6)
     with pytest.raises(ValueError, match="1 or 3 channels"):
-        ImageNormalization("unit")(flow)
+        ImageNormalization("imagenet")(flow)
 
 
 def test_model_saves_and_loads(tmp_path):
