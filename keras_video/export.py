@@ -36,7 +36,7 @@ def serving_fn(model, clip):
     def serve_flow(flow):
         x = tf.reshape(flow, [-1, height, width, 2])
         x = transforms.eval_views(x, view)[0]
-        x = tf.reshape(x, tf.stack([tf.shape(flow)[0], clip.num_frames, *clip.shape[1:]]))
+        x = tf.reshape(x, [-1, *clip.shape])
         return {"predictions": model(x, training=False)}
 
     def serve(frames):

@@ -6,12 +6,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_video.data import optical_flow
+
 
 def flow_colours(flow):
     """Quantized flow [..., 2] (uint8, 127.5 = still, keras_video.data.optical_flow)
     -> uint8 RGB in the usual flow colour code: hue the direction, brightness the
     speed (relative to the fastest pixel)."""
-    f = np.asarray(flow, np.float32) / 127.5 - 1.0
+    f = optical_flow.dequantize(np.asarray(flow), 1.0)
     magnitude, angle = cv2.cartToPolar(np.ascontiguousarray(f[..., 0]),
                                        np.ascontiguousarray(f[..., 1]))
     value = magnitude / max(float(magnitude.max()), 1e-6) * 255.0

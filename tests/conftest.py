@@ -54,6 +54,17 @@ def oscillation_frames(tmp_path_factory):
                                       progress=False)
 
 
+def moving_texture(shift, frames=3, size=64, seed=0):
+    """RGB frames uint8 [frames, size, size, 3] of a smooth random texture moving by
+    `shift` (dx, dy) px a frame (np.roll: it wraps at the borders)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (size // 4, size // 4, 3)).astype(np.float32)
+    texture = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    dx, dy = shift
+    return np.stack([np.roll(texture, (t * dy, t * dx), axis=(0, 1))
+                     for t in range(frames)]).clip(0, 255).astype(np.uint8)
+
+
 def _color_clip(color, num_frames=8, size=(24, 32)):
     clip = np.zeros((num_frames, *size, 3), np.uint8)
     clip[...] = color

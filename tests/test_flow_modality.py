@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import moving_texture
 from keras_video import evaluation, export
 from keras_video.data import decode, optical_flow, pipeline, tfrecord, transforms
 from keras_video.data.pipeline import ClipSpec, make_dataset
@@ -20,15 +21,11 @@ SHIFT = (2, -1)  # (dx, dy) pixels a frame
 BOUND = 4.0
 
 
-def _moving_texture(folder, frames, shift=SHIFT, size=48):
-    """A frame folder (lossless PNG) of a smooth random texture moving by `shift`."""
-    rng = np.random.default_rng(len(str(folder)))
-    coarse = rng.uniform(0, 255, (size // 4, size // 4, 3)).astype(np.float32)
-    texture = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+def _write_frames(folder, frames):
+    """A frame folder of lossless PNGs (RGB frames written as OpenCV's BGR)."""
     os.makedirs(folder)
-    for t in range(frames):
-        frame = np.roll(texture, (t * shift[1], t * shift[0]), axis=(0, 1))
-        cv2.imwrite(os.path.join(folder, f"{t:03d}.png"), frame.clip(0, 255).astype(np.uint8))
+    for t, frame in enumerate(frames):
+        cv2.imwrite(os.path.join(folder, f"{t:03d}.png"), frame[..., ::-1])
     return str(folder)
 
 
@@ -37,7 +34,8 @@ def moving(tmp_path_factory):
     """Two frame folders: 20 frames moving by SHIFT (class 0), 7 frames moving the
     other way (class 1)."""
     root = tmp_path_factory.mktemp("flow")
-    paths = [_moving_texture(root / "a", 20), _moving_texture(root / "b", 7, (-1, 2))]
+    paths = [_write_frames(root / "a", moving_texture(SHIFT, 20, 48, seed=1)),
+             _write_frames(root / "b", moving_texture((-1, 2), 7, 48, seed=2))]
     return Samples(paths, np.array([0, 1], np.int64), "classification", ["a", "b"])
 
 

@@ -14,6 +14,10 @@ _KINETICS_STD = (0.2768, 0.2713, 0.2737)
 _C3D_MEAN_BGR = (90.0, 98.0, 102.0)
 
 
+# (mean, std) of the modes without per-channel statistics.
+_SCALAR_STATS = {"unit": (0.0, 255.0), "tf": (127.5, 127.5)}
+
+
 @keras.saving.register_keras_serializable(package="keras_video")
 class ImageNormalization(keras.layers.Layer):
     """Maps RGB (or gray) pixel values in [0, 255] to what a backbone was trained on.
@@ -47,8 +51,8 @@ class ImageNormalization(keras.layers.Layer):
         channels = input_shape[-1]
         if self.mode == "none":
             return  # no per-channel statistics: any channels (e.g. optical flow's 2)
-        if self.mode in ("tf", "unit") and channels not in (1, 3):
-            mean, std = (127.5, 127.5) if self.mode == "tf" else (0.0, 255.0)
+        if self.mode in _SCALAR_STATS:  # the same for every channel: any channels
+            mean, std = _SCALAR_STATS[self.mode]
             self._mean, self._scale = [mean] * channels, [1.0 / std] * channels
             return
         if channels not in (1, 3):
@@ -61,14 +65,8 @@ class ImageNormalization(keras.layers.Layer):
             std = [s * 255.0 for s in _KINETICS_STD]
         elif self.mode == "caffe":
             mean, std = list(_CAFFE_MEAN_BGR), [1.0, 1.0, 1.0]
-        elif self.mode == "c3d":
+        else:  # c3d
             mean, std = list(_C3D_MEAN_BGR), [1.0, 1.0, 1.0]
-        elif self.mode == "tf":
-            mean, std = [127.5] * 3, [127.5] * 3
-        elif self.mode == "unit":
-            mean, std = [0.0] * 3, [255.0] * 3
-        else:
-            mean, std = [0.0] * 3, [1.0] * 3
         if channels == 1:
             mean, std = [sum(mean) / 3], [sum(std) / 3]
         self._mean = mean
