@@ -22,6 +22,7 @@ class TrainConfig:
     pool: tuple = ()  # (size, stride) max-pool on the backbone's feature map
     lstm_units: tuple = (100, 100)
     frame_difference: bool = False  # cnn_lstm: each frame with its difference from the last
+    batch_norm: bool = False  # c3d: BatchNorm after every conv (mmaction2's norm_cfg)
     dropout: float = -1.0  # < 0: the model's own default (0.5 for C3D, else 0)
     width: float = 1.0  # channel multiplier of the 3D CNNs (small versions for a CPU)
     normalization: str = ""  # "": the model's default (keras_video.layers.ImageNormalization)
@@ -100,7 +101,7 @@ class TrainConfig:
             input_shape=self.clip_spec().shape, backbone=self.backbone,
             backbone_weights=self.backbone_weights, freeze_backbone=self.freeze_backbone,
             pool=tuple(self.pool) or None, lstm_units=tuple(self.lstm_units),
-            frame_difference=self.frame_difference,
+            frame_difference=self.frame_difference, batch_norm=self.batch_norm,
             task=self.task, width=self.width, conv1_t_size=self.conv1_t_size,
             conv1_t_stride=self.conv1_t_stride, no_max_pool=self.no_max_pool,
             shortcut_type=self.shortcut_type, widen_factor=self.widen_factor)

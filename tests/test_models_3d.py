@@ -99,15 +99,18 @@ def test_resnet3d_matches_pytorch(case):
     assert diff <= TOLERANCE
 
 
-@pytest.mark.parametrize("shape,seed_file_keys", [((16, 112, 112), True),
-                                                  ((16, 36, 44), False)])
-def test_c3d_matches_pytorch(shape, seed_file_keys):
+@pytest.mark.parametrize("shape,seed_file_keys,batch_norm", [((16, 112, 112), True, False),
+                                                             ((16, 36, 44), False, False),
+                                                             ((16, 36, 44), False, True)])
+def test_c3d_matches_pytorch(shape, seed_file_keys, batch_norm):
     # 16x112x112 is the published input: the flatten sees C x 1 x 4 x 4, so a
     # channels-last flatten would feed fc6 permuted features. 36x44: odd pool5 inputs.
+    # batch_norm: mmaction2's C3D variant (BatchNorm3d between each conv and its ReLU).
     width = 0.125
-    keras_model = build_model("c3d", input_shape=(*shape, 3), width=width)
+    keras_model = build_model("c3d", input_shape=(*shape, 3), width=width,
+                              batch_norm=batch_norm)
     flat = keras_model.get_layer("flatten").output.shape[-1]
-    net = ref.C3D(9, width=width, flat_features=flat)
+    net = ref.C3D(9, width=width, flat_features=flat, batch_norm=batch_norm)
     net = _randomize(net, seed=3)
     with torch.no_grad():
         net.conv1.weight /= 64  # pixels minus the mean are tens, not units
@@ -118,11 +121,12 @@ def test_c3d_matches_pytorch(shape, seed_file_keys):
                       for k, v in state_dict.items()}
         assert "features.18.weight" in state_dict and "classifier.6.bias" in state_dict
     model = from_torch("c3d", state_dict, input_shape=(*shape, 3), width=width,
-                       classifier_activation=None)
+                       batch_norm=batch_norm, classifier_activation=None)
     pixels = _clips(shape, batch=1)
     # The seed's preprocessing: cv2 BGR frames minus [90, 98, 102].
     diff = _max_abs_diff(net, model, pixels, pixels[..., ::-1] - C3D_MEAN_BGR)
-    print(f"c3d {shape} (flatten {flat}): max |keras - torch| = {diff:.2e}")
+    print(f"c3d {shape} batch_norm={batch_norm} (flatten {flat}): "
+          f"max |keras - torch| = {diff:.2e}")
     assert diff <= TOLERANCE
 
 

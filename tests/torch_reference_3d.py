@@ -23,21 +23,23 @@ BLOCKS_PER_STAGE = {
 
 
 class C3D(nn.Module):
-    def __init__(self, num_classes, width=1.0, flat_features=8192):
+    def __init__(self, num_classes, width=1.0, flat_features=8192, batch_norm=False):
         super().__init__()
         c = lambda n: max(1, int(round(n * width)))  # noqa: E731
-        self.conv1 = nn.Conv3d(3, c(64), kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        # batch_norm: mmaction2's C3D with norm_cfg=BN3d (conv without bias, BN, ReLU)
+        self.batch_norm = batch_norm
+        convs = {"1": (3, 64), "2": (64, 128), "3a": (128, 256), "3b": (256, 256),
+                 "4a": (256, 512), "4b": (512, 512), "5a": (512, 512), "5b": (512, 512)}
+        for index, (cin, cout) in convs.items():
+            cin = cin if index == "1" else c(cin)
+            setattr(self, f"conv{index}", nn.Conv3d(cin, c(cout), kernel_size=(3, 3, 3),
+                                                    padding=(1, 1, 1), bias=not batch_norm))
+            if batch_norm:
+                setattr(self, f"bn{index}", nn.BatchNorm3d(c(cout)))
         self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
-        self.conv2 = nn.Conv3d(c(64), c(128), kernel_size=(3, 3, 3), padding=(1, 1, 1))
         self.pool2 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
-        self.conv3a = nn.Conv3d(c(128), c(256), kernel_size=(3, 3, 3), padding=(1, 1, 1))
-        self.conv3b = nn.Conv3d(c(256), c(256), kernel_size=(3, 3, 3), padding=(1, 1, 1))
         self.pool3 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
-        self.conv4a = nn.Conv3d(c(256), c(512), kernel_size=(3, 3, 3), padding=(1, 1, 1))
-        self.conv4b = nn.Conv3d(c(512), c(512), kernel_size=(3, 3, 3), padding=(1, 1, 1))
         self.pool4 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
-        self.conv5a = nn.Conv3d(c(512), c(512), kernel_size=(3, 3, 3), padding=(1, 1, 1))
-        self.conv5b = nn.Conv3d(c(512), c(512), kernel_size=(3, 3, 3), padding=(1, 1, 1))
         self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
         self.fc6 = nn.Linear(flat_features, c(4096))
         self.fc7 = nn.Linear(c(4096), c(4096))
@@ -45,12 +47,18 @@ class C3D(nn.Module):
         self.dropout = nn.Dropout(p=0.5)
         self.relu = nn.ReLU()
 
+    def block(self, x, index):
+        x = getattr(self, f"conv{index}")(x)
+        if self.batch_norm:
+            x = getattr(self, f"bn{index}")(x)
+        return self.relu(x)
+
     def forward(self, x):
-        x = self.pool1(self.relu(self.conv1(x)))
-        x = self.pool2(self.relu(self.conv2(x)))
-        x = self.pool3(self.relu(self.conv3b(self.relu(self.conv3a(x)))))
-        x = self.pool4(self.relu(self.conv4b(self.relu(self.conv4a(x)))))
-        x = self.pool5(self.relu(self.conv5b(self.relu(self.conv5a(x)))))
+        x = self.pool1(self.block(x, "1"))
+        x = self.pool2(self.block(x, "2"))
+        x = self.pool3(self.block(self.block(x, "3a"), "3b"))
+        x = self.pool4(self.block(self.block(x, "4a"), "4b"))
+        x = self.pool5(self.block(self.block(x, "5a"), "5b"))
         x = x.view(x.size(0), -1)  # the seed: x.view(-1, 8192)
         x = self.dropout(self.relu(self.fc6(x)))
         x = self.dropout(self.relu(self.fc7(x)))

@@ -11,6 +11,8 @@ Each comes with the input normalisation its weights expect (`ImageNormalization`
 
 import keras
 
+from keras_video.layers import BatchNormalization
+
 # name -> (keras.applications constructor, normalisation its ImageNet weights expect)
 APPLICATIONS = {
     "mobilenet": ("MobileNet", "tf"),
@@ -45,7 +47,7 @@ def small_cnn(input_shape, filters=SMALL_FILTERS, name="small_cnn"):
     x = inputs
     for i, f in enumerate(filters):
         x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = BatchNormalization(name=f"bn{i + 1}")(x)
         x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     return keras.Model(inputs, x, name=name)

@@ -18,7 +18,7 @@ fit them.
 import keras
 from keras import layers
 
-from keras_video.layers import ImageNormalization, MaxPooling3D
+from keras_video.layers import BatchNormalization, ImageNormalization, MaxPooling3D
 
 
 def _scaled(channels, width):
@@ -26,8 +26,15 @@ def _scaled(channels, width):
 
 
 def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
-        classifier_activation="softmax", normalization="c3d", name="c3d"):
+        classifier_activation="softmax", normalization="c3d", batch_norm=False,
+        name="c3d"):
     """The seed's C3D; `width` scales every conv and fc6 / fc7 (1.0 for its weights).
+
+    batch_norm=True puts a BatchNorm between every conv (then without bias) and its
+    ReLU, as mmaction2's C3D does with norm_cfg=BN3d: the published C3D has none, and
+    its weights do not load into this variant. Trained from scratch, the BN-free C3D
+    stayed at chance on the motion benchmark in every recipe tried, while this variant
+    learns (experiments/RESULTS.md, motion benchmark).
 
     Logits come from `fc8` (float32); `classifier_activation` (None: logits) follows
     it as the float32 layer `predictions`.
@@ -40,8 +47,14 @@ def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
 
     def conv(x, filters, name):
         # stride 1, kernel 3, padding 1 on every side: Keras "same" is the same padding
-        return layers.Conv3D(_scaled(filters, width), 3, padding="same", activation="relu",
-                             name=name)(x)
+        if not batch_norm:
+            return layers.Conv3D(_scaled(filters, width), 3, padding="same",
+                                 activation="relu", name=name)(x)
+        x = layers.Conv3D(_scaled(filters, width), 3, padding="same", use_bias=False,
+                          name=name)(x)
+        # conv3a -> bn3a (PyTorch: BatchNorm3d, hence its epsilon and momentum)
+        x = BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"bn{name[4:]}")(x)
+        return layers.ReLU(name=f"relu{name[4:]}")(x)
 
     x = conv(x, 64, "conv1")
     x = MaxPooling3D((1, 2, 2), name="pool1")(x)  # keeps all 16 frames

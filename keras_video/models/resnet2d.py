@@ -28,6 +28,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_video.layers import BatchNormalization
+
 _BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 _BOTTLENECK_DEPTHS = (50, 101)
 _EXPANSION = 4  # a Bottleneck's output has 4x the channels of its 3x3 conv
@@ -49,14 +51,14 @@ def _basic_block(x, filters, stride, name, dilation=1):
     """torchvision BasicBlock: conv3x3-bn-relu-conv3x3-bn, plus the shortcut, then relu."""
     shortcut = x
     y = _conv(x, filters, 3, stride, dilation, f"{name}_conv1", dilation)
-    y = layers.BatchNormalization(name=f"{name}_bn1", **_BN_ARGS)(y)
+    y = BatchNormalization(name=f"{name}_bn1", **_BN_ARGS)(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     y = _conv(y, filters, 3, 1, dilation, f"{name}_conv2", dilation)
-    y = layers.BatchNormalization(name=f"{name}_bn2", **_BN_ARGS)(y)
+    y = BatchNormalization(name=f"{name}_bn2", **_BN_ARGS)(y)
     # Same rule as torchvision: project the shortcut whenever the shape changes.
     if stride != 1 or x.shape[-1] != filters:
         shortcut = _conv(x, filters, 1, stride, 0, f"{name}_downsample_0")
-        shortcut = layers.BatchNormalization(name=f"{name}_downsample_1", **_BN_ARGS)(shortcut)
+        shortcut = BatchNormalization(name=f"{name}_downsample_1", **_BN_ARGS)(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_relu2")(y)
 
@@ -66,16 +68,16 @@ def _bottleneck_block(x, filters, stride, name, dilation=1):
     plus the shortcut, then relu; 4 x `filters` channels out."""
     shortcut = x
     y = _conv(x, filters, 1, 1, 0, f"{name}_conv1")
-    y = layers.BatchNormalization(name=f"{name}_bn1", **_BN_ARGS)(y)
+    y = BatchNormalization(name=f"{name}_bn1", **_BN_ARGS)(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     y = _conv(y, filters, 3, stride, dilation, f"{name}_conv2", dilation)
-    y = layers.BatchNormalization(name=f"{name}_bn2", **_BN_ARGS)(y)
+    y = BatchNormalization(name=f"{name}_bn2", **_BN_ARGS)(y)
     y = layers.ReLU(name=f"{name}_relu2")(y)
     y = _conv(y, filters * _EXPANSION, 1, 1, 0, f"{name}_conv3")
-    y = layers.BatchNormalization(name=f"{name}_bn3", **_BN_ARGS)(y)
+    y = BatchNormalization(name=f"{name}_bn3", **_BN_ARGS)(y)
     if stride != 1 or x.shape[-1] != filters * _EXPANSION:
         shortcut = _conv(x, filters * _EXPANSION, 1, stride, 0, f"{name}_downsample_0")
-        shortcut = layers.BatchNormalization(name=f"{name}_downsample_1", **_BN_ARGS)(shortcut)
+        shortcut = BatchNormalization(name=f"{name}_downsample_1", **_BN_ARGS)(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_relu3")(y)
 
@@ -97,7 +99,7 @@ def resnet_backbone(depth=18, input_shape=(None, None, 3), name=None, output_str
     dilations = {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}[output_stride]
     inputs = keras.Input(shape=input_shape)
     x = _conv(inputs, _scaled(64, width), 7, 2, 3, "conv1")
-    x = layers.BatchNormalization(name="bn1", **_BN_ARGS)(x)
+    x = BatchNormalization(name="bn1", **_BN_ARGS)(x)
     x = layers.ReLU(name="relu")(x)
     # PyTorch's MaxPool2d pads with -inf. Its input is post-ReLU (>= 0) and every 3x3
     # window holds at least one real pixel, so padding with zeros gives the same maxima.
@@ -166,7 +168,8 @@ def load_torch_resnet_state_dict(model, state_dict, skip_head=False):
     for layer in model.layers:
         if not layer.weights or (skip_head and layer.name == "fc"):
             continue
-        params = _TORCH_PARAMS.get(type(layer))
+        params = next((p for kind, p in _TORCH_PARAMS.items() if isinstance(layer, kind)),
+                      None)
         if params is None:
             problems.append(f"layer {layer.name!r} ({type(layer).__name__}) has no torch equivalent")
             continue

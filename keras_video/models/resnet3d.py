@@ -35,7 +35,7 @@ pads only the bottom / right for stride 2 on even sizes, shifting the sampling g
 import keras
 from keras import layers, ops
 
-from keras_video.layers import Conv3D, ImageNormalization, MaxPooling3D
+from keras_video.layers import BatchNormalization, Conv3D, ImageNormalization, MaxPooling3D
 
 _BLOCKS_PER_STAGE = {
     10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
@@ -85,7 +85,7 @@ def _conv(x, filters, kernel, strides, padding, name):
 
 
 def _bn_relu(x, name, relu=True):
-    x = layers.BatchNormalization(name=name, **_BN_ARGS)(x)
+    x = BatchNormalization(name=name, **_BN_ARGS)(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
