@@ -1,4 +1,5 @@
-"""How much keras_video.layers.Conv3D / MaxPooling3D speed up 3D CNN training on a CPU.
+"""How much keras_video.layers.Conv3D / MaxPooling3D / BatchNormalization speed up 3D CNN
+training on a CPU.
 
     python experiments/bench_cpu_3d_ops.py [--rounds 3] [--steps 3]
 
@@ -9,10 +10,11 @@ Two tables, each measured by alternating the two variants in one process (median
    at the shapes it has in the motion-benchmark models (batch 16, 16 x 48 x 48 clips,
    width 0.25), the Keras layer against ours: strided 3D convs (ResNet3D stage
    transitions, R(2+1)D's spatial and temporal convs, the RGB stem, which keeps
-   TensorFlow's own gradient) and 3D max-pools (ResNet3D's, C3D's).
+   TensorFlow's own gradient), 3D max-pools (ResNet3D's, C3D's) and BatchNorms (the
+   fused kernel against Keras's element-wise ops).
 2. Models: seconds per training step (Adam, batch 16, 16 x 48 x 48, width 0.25, 8
-   classes) of r3d18, r2plus1d18 and c3d built with the Keras layers against the same
-   models built with ours (the registry's).
+   classes) of r3d18, r2plus1d18, c3d and c3d with BatchNorm built with the Keras
+   layers against the same models built with ours (the registry's).
 """
 
 import argparse
@@ -54,8 +56,16 @@ LAYER_CASES = [
      dict(pool_size=3, strides=2)),
     ("c3d pool1 (1x2x2)", "pool", (16, 16, 48, 48, 16), dict(pool_size=(1, 2, 2))),
     ("c3d pool2 (2x2x2)", "pool", (16, 16, 24, 24, 32), dict(pool_size=2)),
+    ("r3d bn1 (after the stem)", "bn", (16, 16, 24, 24, 16), dict(epsilon=1e-5)),
+    ("c3d bn1 (batch_norm=True)", "bn", (16, 16, 48, 48, 16), dict(epsilon=1e-5)),
+    ("r3d layer3 BatchNorm", "bn", (16, 4, 6, 6, 64), dict(epsilon=1e-5)),
 ]
-MODELS = ("r3d18", "r2plus1d18", "c3d")
+LAYERS = {"conv": (keras.layers.Conv3D, kv_layers.Conv3D),
+          "pool": (keras.layers.MaxPooling3D, kv_layers.MaxPooling3D),
+          "bn": (keras.layers.BatchNormalization, kv_layers.BatchNormalization)}
+# model label -> build_model name and options
+MODELS = {"r3d18": ("r3d18", {}), "r2plus1d18": ("r2plus1d18", {}), "c3d": ("c3d", {}),
+          "c3d, batch_norm": ("c3d", dict(batch_norm=True))}
 
 
 def layer_step(layer_class, shape, kwargs):
@@ -68,7 +78,7 @@ def layer_step(layer_class, shape, kwargs):
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x)
+            y = layer(x, training=True)  # BatchNorm: batch statistics
             loss = tf.reduce_sum(y * y)
         return tape.gradient(loss, [x] + layer.trainable_weights)
 
@@ -78,17 +88,21 @@ def layer_step(layer_class, shape, kwargs):
 @contextlib.contextmanager
 def keras_layers():
     """Builds the models with keras.layers.Conv3D / MaxPooling3D in place of ours."""
-    saved = resnet3d.Conv3D, resnet3d.MaxPooling3D, c3d.MaxPooling3D
-    resnet3d.Conv3D, resnet3d.MaxPooling3D = keras.layers.Conv3D, keras.layers.MaxPooling3D
-    c3d.MaxPooling3D = keras.layers.MaxPooling3D
+    replaced = [(module, name) for module in (resnet3d, c3d)
+                for name in ("Conv3D", "MaxPooling3D", "BatchNormalization")
+                if hasattr(module, name)]
+    saved = [getattr(module, name) for module, name in replaced]
+    for module, name in replaced:
+        setattr(module, name, getattr(keras.layers, name))
     try:
         yield
     finally:
-        resnet3d.Conv3D, resnet3d.MaxPooling3D, c3d.MaxPooling3D = saved
+        for (module, name), value in zip(replaced, saved):
+            setattr(module, name, value)
 
 
-def model_step(name, steps):
-    config = dict(num_classes=8, input_shape=(16, 48, 48, 3), width=0.25)
+def model_step(name, steps, **options):
+    config = dict(num_classes=8, input_shape=(16, 48, 48, 3), width=0.25, **options)
     if name != "c3d":
         config["conv1_t_size"] = 3  # as the motion benchmark's ResNets
     model = build_model(name, **config)
@@ -135,8 +149,7 @@ def main():
 
     print("| layer | input | Keras ms | ours ms | speed-up |\n|---|---|---:|---:|---:|")
     for label, kind, shape, kwargs in LAYER_CASES:
-        ours = kv_layers.Conv3D if kind == "conv" else kv_layers.MaxPooling3D
-        keras_class = keras.layers.Conv3D if kind == "conv" else keras.layers.MaxPooling3D
+        keras_class, ours = LAYERS[kind]
         t = alternate({"keras": layer_step(keras_class, shape, kwargs),
                        "ours": layer_step(ours, shape, kwargs)}, args.rounds, args.repeat)
         print(f"| {label} | {'x'.join(map(str, shape))} | {1000 * t['keras']:.1f} | "
@@ -144,12 +157,12 @@ def main():
 
     print("\n| model (width 0.25, batch 16, 16x48x48) | Keras layers s/step | ours s/step "
           "| speed-up |\n|---|---:|---:|---:|")
-    for name in MODELS:
+    for label, (name, options) in MODELS.items():
         with keras_layers():
-            before = model_step(name, args.steps)
-        after = model_step(name, args.steps)
+            before = model_step(name, args.steps, **options)
+        after = model_step(name, args.steps, **options)
         t = alternate({"keras": before, "ours": after}, args.rounds)
-        print(f"| {name} | {t['keras'] / args.steps:.3f} | {t['ours'] / args.steps:.3f} | "
+        print(f"| {label} | {t['keras'] / args.steps:.3f} | {t['ours'] / args.steps:.3f} | "
               f"{t['keras'] / t['ours']:.2f}x |", flush=True)
 
 

@@ -58,9 +58,6 @@ def test_cache_gives_the_same_clips(oscillation_videos, tmp_path):
             cached = _all(ds)
             np.testing.assert_array_equal(cached[0], plain[0])
     assert any(name.startswith("cache") for name in os.listdir(tmp_path))
-    with pytest.raises(ValueError, match="freeze the random temporal crop"):
-        make_dataset(samples, ClipSpec(8, (32, 32), "random"), 4, training=True,
-                     cache="memory")
 
 
 def test_tfds_source_through_the_same_pipeline():

@@ -47,3 +47,29 @@ def test_recipe_runs_one_step_from_pretrained_weights(experiment, fake_ucf101, t
     if recipe.get("freeze_until"):
         assert not model.get_layer("conv1").trainable and model.get_layer(head).trainable
     assert os.path.isdir(tmp_path / "run" / "export")
+
+
+def test_motion_c3d_recipe_trains_a_step_and_restores_the_dtype_policy(tmp_path):
+    """The motion benchmark's C3D (BatchNorm, bfloat16 compute) on a few generated
+    videos; train() leaves the caller's dtype policy as it found it."""
+    config = configs.make_config("motion_c3d", dict(
+        width=0.125, num_train=16, num_val=8, num_eval=8, batch_size=4, epochs=1,
+        steps_per_epoch=1, quiet=True, model_dir=str(tmp_path / "run"),
+        data_dir=str(tmp_path / "data")))
+    assert config.batch_norm and config.mixed_precision
+    results = train.train(config)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert 0.0 <= results["video_top1"] <= 1.0
+    model = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
+    assert model.get_layer("bn3a").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("fc8").dtype_policy.name == "float32"  # float32 logits
+
+
+@pytest.mark.parametrize("flags,expected", [("fpu avx512f amx_bf16 amx_tile", True),
+                                            ("fpu avx512f avx512_bf16", True),
+                                            ("fpu avx2 fma", False), (None, None)])
+def test_cpu_bfloat16_detection(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\n" + (f"flags\t\t: {flags}\n" if flags else ""))
+    assert train.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert train.cpu_has_bfloat16(str(tmp_path / "missing")) is None

@@ -155,6 +155,9 @@ def test_split_keeps_whole_records_and_labels(oscillation_videos, osc_tfrecords)
     labels = [np.sort(next(iter(shuffled))[1].numpy()) for _ in range(2)]
     np.testing.assert_array_equal(labels[0], np.sort(train.labels))
     np.testing.assert_array_equal(labels[1], np.sort(train.labels))
+    with pytest.raises(ValueError, match="freeze the random temporal crop of TFRecord"):
+        make_dataset(train, ClipSpec(4, (32, 32), "random"), 16, training=True,
+                     cache="memory")
 
 
 def test_truncated_and_missing_shards_are_named(osc_tfrecords, tmp_path):

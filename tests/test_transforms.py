@@ -1,12 +1,15 @@
 """Training and evaluation crops as TensorFlow ops: the ResNet3D multi-scale corner crop,
 the C3D random crop, flips, evaluation views, and their place in the pipeline."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_video
 
 from keras_video import configs
-from keras_video.data import sources, transforms
+from keras_video.data import decode, sources, transforms
 from keras_video.data.pipeline import ClipSpec, make_dataset
 
 
@@ -136,6 +139,41 @@ def test_cache_keeps_crops_random_and_seeds_reproduce(class_videos):
     assert epochs("memory") == [first, second]  # same seed, same crops
     x, y = next(iter(make_dataset(samples, clip, 5, training=True, cache="memory")))
     assert x.shape == (5, 4, 16, 16, 3) and x.dtype == tf.uint8
-    with pytest.raises(ValueError, match="freeze the random temporal crop"):
-        make_dataset(samples, ClipSpec(4, (16, 16), "random"), 5, training=True,
-                     cache="memory")
+    flow = ClipSpec(4, (16, 16), "random", modality="flow")
+    with pytest.raises(ValueError, match="freeze the random temporal crop of optical flow"):
+        make_dataset(samples, flow, 5, training=True, cache="memory")
+
+
+def test_cache_of_whole_videos_keeps_the_random_temporal_crop(tmp_path):
+    """With a random temporal crop the cache keeps whole videos; every clip is then a
+    window of its video (stride 2, looped past the end), new each epoch, reproducible."""
+    lengths = {"a": 9, "b": 14}
+    for name, length in lengths.items():
+        os.makedirs(tmp_path / name)
+        frames = np.zeros((length, 16, 16, 3), np.uint8)
+        frames[...] = (np.arange(length) * 15 + (name == "b") * 7)[:, None, None, None]
+        write_video(tmp_path / name / f"{name}.avi", frames)
+    samples = sources.from_spec(str(tmp_path))
+    clip = ClipSpec(6, (16, 16), "random", stride=2)
+    videos = {int(label): decode.read_all_frames(path, (16, 16))
+              for path, label in zip(samples.paths, samples.labels)}
+
+    def epochs(count=4):
+        ds = make_dataset(samples, clip, 2, training=True, seed=5, cache="memory").repeat()
+        it = iter(ds)
+        return [next(it) for _ in range(count)]
+
+    starts = set()
+    for x, y in epochs():
+        for frames, label in zip(x.numpy(), y.numpy()):
+            video = videos[int(label)]
+            span = 5 * 2 + 1  # a video shorter than that loops from frame 0
+            windows = [s for s in range(max(1, len(video) - span + 1))
+                       if np.array_equal(frames, video[(s + 2 * np.arange(6)) % len(video)])]
+            assert windows, "a cached clip is not a window of its video"
+            starts.add((int(label), windows[0]))
+    assert len(starts) > 2  # the crops differ from epoch to epoch
+    again = epochs()
+    for (x1, y1), (x2, y2) in zip(epochs(), again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)

@@ -13,8 +13,11 @@ float32 (its Input's dtype) before its first layer. Each model normalises its in
 itself (its first layer), so training, evaluation, the exported SavedModel and
 `predict` cannot disagree about normalisation; the pipeline never does.
 The cache holds decoded clips before the spatial transforms (keras_video.data.transforms),
-so random crops and flips stay random with a cache; a random temporal crop happens at
-decode time and cannot be cached.
+so random crops and flips stay random with a cache. With a random temporal crop it holds
+every frame of each video instead, and the crop is cut from the cached video by
+TensorFlow ops (keras_video.data.tfrecord.frame_indices, the same sampling rule), so
+later epochs decode nothing and every epoch draws new crops. Mind the memory: a cached
+video takes frames x height x width x channels bytes at the decode size.
 """
 
 import dataclasses
@@ -175,6 +178,29 @@ def clip_reader(clip, from_array=False):
     return read
 
 
+def video_reader(clip, from_array=False):
+    """(item, rng) -> every frame of a video, uint8 [T, h, w, C] at clip.decode_size: what
+    the cache keeps when the temporal crop is random (see `temporal_crop`)."""
+
+    def read(item, rng):
+        del rng  # nothing is sampled
+        if from_array:
+            return decode.clip_from_array(item, len(item), "first", 1, None,
+                                          clip.decode_size, clip.read_grayscale)
+        return decode.read_all_frames(item.decode(), clip.decode_size, clip.read_grayscale)
+
+    return read
+
+
+def temporal_crop(frames, clip, element_seed):
+    """The clip's frames cut from a whole decoded video [T, h, w, C] by TensorFlow ops:
+    keras_video.data.sampling's rule (short videos looped), the random start drawn
+    from the element's seed."""
+    index = tfrecord.frame_indices(tf.shape(frames, out_type=tf.int64)[0], clip.num_frames,
+                                   clip.sampling, clip.stride, element_seed)
+    return tf.ensure_shape(tf.gather(frames, index), clip.decoded_shape)
+
+
 def source_dataset(source):
     """(tf.data.Dataset of (item, label), from_array) for `Samples` or a `TfdsSource`."""
     if isinstance(source, TfdsSource):
@@ -229,12 +255,17 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
       when it was written, so on_bad_sample does not apply).
     clip: `ClipSpec`; for evaluation pass `clip.for_eval()`.
     cache: None, "memory" or a directory for an on-disk cache of decoded clips. The cache
-      holds clips before their spatial crop and flip, which stay random; the temporal
-      crop is made at decode time, so a cache needs a deterministic sampling mode.
+      holds clips before their spatial crop and flip, which stay random; with a random
+      temporal crop it holds whole videos, and the crop is cut after it (RGB only: a
+      flow clip's flow is computed at decode time, from the frames it samples).
     """
-    if cache and clip.sampling == "random":
-        raise ValueError("a cache of decoded clips would freeze the random temporal crop; "
-                         "use sampling='uniform', 'first' or 'center' with a cache")
+    whole_videos = bool(cache) and clip.sampling == "random"
+    if whole_videos and (clip.modality != "rgb"
+                         or isinstance(source, tfrecord.TfrecordSource)):
+        raise ValueError(
+            "a cache of decoded clips would freeze the random temporal crop of "
+            f"{'TFRecord shards' if clip.modality == 'rgb' else 'optical flow'}; use no "
+            "cache, or sampling='uniform', 'first' or 'center'")
     # With a cache, the first epoch's order is what every later epoch shuffles, so it is
     # kept deterministic for the fresh seeds zipped below to meet the same elements.
     shuffled = training and not cache
@@ -244,8 +275,12 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
         ds, from_array = source_dataset(source)
         if shuffled and not from_array:
             ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
-        ds = decode_stage(ds, clip_reader(clip, from_array), clip.decoded_shape,
-                          on_bad_sample, skip_log, seed, deterministic=not shuffled)
+        if whole_videos:
+            read, shape = video_reader(clip, from_array), (None, *clip.decoded_shape[1:])
+        else:
+            read, shape = clip_reader(clip, from_array), clip.decoded_shape
+        ds = decode_stage(ds, read, shape, on_bad_sample, skip_log, seed,
+                          deterministic=not shuffled)
     if cache:
         ds = ds.cache("" if cache == "memory" else cache)
         # The cached seeds would give every epoch the same crops and flips.
@@ -255,6 +290,10 @@ def make_dataset(source, clip, batch_size, training, seed=0, cache=None,
         if training:
             n = len(source) if isinstance(source, Samples) else 1024
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        if whole_videos:
+            ds = ds.map(lambda frames, label, element_seed: (
+                temporal_crop(frames, clip, element_seed), label, element_seed),
+                num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda frames, label, element_seed: (
         transforms.apply(frames, clip, element_seed), label),
         num_parallel_calls=tf.data.AUTOTUNE)
