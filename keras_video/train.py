@@ -22,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
 from keras_video import (configs, distribute, evaluation, export, features,  # noqa: E402
-                         finetune, optimizers)
+                         finetune, hardware, optimizers)
 from keras_video.data import datasets  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402
 from keras_video.losses import RootMeanSquaredError  # noqa: E402
@@ -126,24 +126,12 @@ def _jit_compile(config):
     return "auto" if config.jit_compile is None else config.jit_compile
 
 
-def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
-    """Whether this CPU computes bfloat16 in hardware (AMX or AVX512-BF16; Linux's
-    /proc/cpuinfo flags), or None where that cannot be read."""
-    try:
-        with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), None)
-    except OSError:
-        return None
-    return None if flags is None else bool({"amx_bf16", "avx512_bf16"} & set(flags))
-
-
 def set_mixed_precision():
     """float16 on a GPU; on a CPU TensorFlow has no float16 3D max-pool kernel, and
     bfloat16 is the type CPUs compute in fast (AVX512-BF16 / AMX)."""
     gpus = tf.config.list_physical_devices("GPU")
     keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
-    if not gpus and cpu_has_bfloat16() is False:
+    if not gpus and hardware.cpu_has_bfloat16() is False:
         logging.warning(
             "--mixed_precision on a CPU without bfloat16 instructions (AMX, AVX512-BF16): "
             "bfloat16 is emulated there, 9-20x slower a training step "

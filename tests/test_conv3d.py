@@ -37,7 +37,10 @@ def _outputs_and_gradients(layer, x):
     ((3, 7, 7), (1, 2, 2), 3),  # an RGB stem: TensorFlow's own gradient
     (3, 1, 16),                # stride 1: the Keras layer itself
 ])
-def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels):
+@pytest.mark.parametrize("stride1_gradient", [True, False])  # e.g. AVX2 / AVX-512 CPUs
+def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels,
+                                                     stride1_gradient, monkeypatch):
+    monkeypatch.setattr(conv3d_module, "use_stride1_gradient", lambda: stride1_gradient)
     rng = np.random.default_rng(0)
     # Odd sizes: the strided output does not cover the last input rows.
     x = rng.normal(size=(2, 7, 11, 9, channels)).astype("float32")
@@ -54,10 +57,11 @@ def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels):
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
     for g, g_ref in zip(grads, grads_ref):  # input, kernel, bias
         np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4)
-    detour = (kernel != 1 and strides != 1 and channels >= conv3d_module.MIN_DETOUR_CHANNELS
-              and conv3d_module._fast_cpu_gradient())
-    # The stride-1 detour inserts zeros into the output gradient with StridedSliceGrad.
-    assert ("StridedSliceGrad" in ops) == detour or kernel == 1
+    detour = stride1_gradient and strides != 1 and (
+        kernel == 1 or channels >= conv3d_module.MIN_DETOUR_CHANNELS)
+    # The stride-1 detour inserts zeros into the output gradient with StridedSliceGrad
+    # (a 1x1x1 kernel's subsampling too).
+    assert ("StridedSliceGrad" in ops) == detour
 
 
 @pytest.mark.parametrize("pool,strides,shape", [

@@ -63,13 +63,3 @@ def test_motion_c3d_recipe_trains_a_step_and_restores_the_dtype_policy(tmp_path)
     model = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
     assert model.get_layer("bn3a").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("fc8").dtype_policy.name == "float32"  # float32 logits
-
-
-@pytest.mark.parametrize("flags,expected", [("fpu avx512f amx_bf16 amx_tile", True),
-                                            ("fpu avx512f avx512_bf16", True),
-                                            ("fpu avx2 fma", False), (None, None)])
-def test_cpu_bfloat16_detection(tmp_path, flags, expected):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\n" + (f"flags\t\t: {flags}\n" if flags else ""))
-    assert train.cpu_has_bfloat16(str(cpuinfo)) is expected
-    assert train.cpu_has_bfloat16(str(tmp_path / "missing")) is None

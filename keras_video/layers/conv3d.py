@@ -4,18 +4,21 @@ Same weights, same configuration, same outputs as the Keras layers they subclass
 model converted from PyTorch or saved with the Keras layers loads unchanged); only how
 the work is done differs, where TensorFlow's CPU kernels are slow:
 
-- `Conv3D` with strides > 1. TensorFlow's CPU gradient kernels of a strided 3D
-  convolution (Conv3DBackpropInputV2 / Conv3DBackpropFilterV2, with or without oneDNN)
-  are 2-10x slower than those of the stride-1 convolution they subsample for the
-  inner layers of a 3D ResNet: 405 ms against 39 ms for a 3x3x3, 16 -> 32 channel,
-  stride 2 conv on a batch of 16 x 10 x 14 x 14 x 16; they were 2/3 of an r3d18
-  training step at 48 x 48. The gradient of a strided conv is the stride-1 conv's gradient for
-  the output gradient with zeros inserted between its samples, so on a machine without
-  a GPU this layer computes it that way (the forward pass stays the strided conv). Not
+- `Conv3D` with strides > 1. On an AVX2 CPU (AMD EPYC, no AVX-512), TensorFlow's CPU
+  gradient kernels of a strided 3D convolution (Conv3DBackpropInputV2 /
+  Conv3DBackpropFilterV2, with or without oneDNN) were 2-10x slower than those of the
+  stride-1 convolution they subsample for the inner layers of a 3D ResNet: 405 ms
+  against 39 ms for a 3x3x3, 16 -> 32 channel, stride 2 conv on a batch of
+  16 x 10 x 14 x 14 x 16; they were 2/3 of an r3d18 training step at 48 x 48. The
+  gradient of a strided conv is the stride-1 conv's gradient for the output gradient
+  with zeros inserted between its samples, so there this layer computes it that way
+  (the forward pass stays the strided conv), and a 1x1x1 kernel subsamples its input
+  first. Not on a GPU (cuDNN's strided gradients are fast, and the detour cost up to
+  8x), nor on a CPU with AVX-512, where oneDNN's own kernels were 2x faster than the
+  detour (5.5 against 12.8 ms for the layer above, a Xeon with AVX-512 and AMX), nor
   for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
   channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
-  own kernels. A 1x1x1 kernel subsamples its input first, which is exact
-  and cheaper on any device.
+  own kernels.
 - `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
   of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
   h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
@@ -29,13 +32,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_video import hardware
+
 MIN_DETOUR_CHANNELS = 8
 
 
-def _fast_cpu_gradient():
-    """True where the strided conv's gradient should take the stride-1 route: no GPU
-    (cuDNN's strided gradient kernels are fast, and the detour costs up to 8x there)."""
-    return not tf.config.list_logical_devices("GPU")
+def use_stride1_gradient():
+    """True where a strided conv's gradient should take the stride-1 route (see the
+    module docstring): no GPU, and a CPU without AVX-512."""
+    return (not tf.config.list_logical_devices("GPU")
+            and hardware.cpu_has_any("avx512f") is not True)
 
 
 def _strided_conv3d(x, kernel, strides):
@@ -73,12 +79,12 @@ class Conv3D(keras.layers.Conv3D):
         strides = tuple(self.strides)
         plain = (self.padding != "valid" or self.data_format != "channels_last"
                  or tuple(self.dilation_rate) != (1, 1, 1) or self.groups != 1)
-        if plain or strides == (1, 1, 1):
+        if plain or strides == (1, 1, 1) or not use_stride1_gradient():
             return super().convolution_op(inputs, kernel)
         if tuple(self.kernel_size) == (1, 1, 1):
             t, h, w = strides
             return ops.conv(inputs[:, ::t, ::h, ::w, :], kernel, strides=1, padding="valid")
-        if inputs.shape[-1] < MIN_DETOUR_CHANNELS or not _fast_cpu_gradient():
+        if inputs.shape[-1] < MIN_DETOUR_CHANNELS:
             return super().convolution_op(inputs, kernel)
         # tf.identity reads the variable: the custom gradient then sees a plain tensor.
         return _strided_conv3d(tf.identity(inputs), tf.identity(kernel), strides)
