@@ -162,7 +162,10 @@ EXPERIMENTS.update({
     # 6400 steps: 0.985 video top-1 in 14.3 min on the AVX-512 2-core CPU of motion
     # run 7 (1600 steps: 0.880; rotate cw / ccw still confused).
     "motion_r3d18": dict(_MOTION, model="r3d18", width=0.25, conv1_t_size=3, epochs=64),
-    "motion_r2plus1d18": dict(_MOTION, model="r2plus1d18", width=0.25, conv1_t_size=3),
+    # 3400 steps: 0.970 video top-1, 19.2 min of training (20.0 with eval and export) on
+    # the AVX-512 / AMX Xeon of motion run 8 (6400 steps: 0.980 in 21.4 min, run 7).
+    "motion_r2plus1d18": dict(_MOTION, model="r2plus1d18", width=0.25, conv1_t_size=3,
+                              epochs=34),
     # Each frame with its difference from the previous one: without it the CNN-LSTM
     # stayed at chance for 1600 steps (motion benchmark, runs 1-3), also with a 12 x 12
     # feature grid instead of 3 x 3 (600 steps, 2026-12-02).
