@@ -18,6 +18,7 @@ def test_registry():
 
 @pytest.mark.parametrize("name, input_shape, feature_shape", [
     ("small", (64, 64, 1), (4, 4, 32)),
+    ("small_hires", (48, 48, 6), (24, 24, 32)),
     ("resnet18", (224, 224, 3), (7, 7, 512)),
     ("resnet34", (112, 112, 3), (4, 4, 512)),
     ("mobilenet_v2", (96, 96, 3), (3, 3, 1280)),
@@ -106,3 +107,20 @@ def test_cnn_lstm_width_scales_the_small_backbone():
     with pytest.raises(ValueError, match="width"):
         build_model("cnn_lstm", input_shape=(3, 48, 48, 3), width=2.0,
                     backbone="mobilenet_v2")
+
+
+def test_cnn_lstm_keypoint_readout(tmp_path):
+    model = build_model("cnn_lstm", input_shape=(3, 48, 48, 3), lstm_units=(8,),
+                        backbone="small_hires", readout="keypoints", keypoints=5,
+                        frame_difference=True, task="classification", num_classes=4)
+    # 5 keypoints (x, y) next to the 32 channels of the max-pooled 24 x 24 map.
+    assert tuple(model.get_layer("frame_features").output.shape) == (None, 3, 2 * 5 + 32)
+    encoder = model.get_layer("frame_features").layer
+    assert tuple(encoder.get_layer("keypoint_heat").output.shape) == (None, 24, 24, 5)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 3, 48, 48, 3)).astype("uint8")
+    path = str(tmp_path / "keypoints.keras")
+    model.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(clips), model(clips),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="readout must be one of flatten, keypoints"):
+        build_model("cnn_lstm", input_shape=(3, 48, 48, 3), readout="argmax")

@@ -1,6 +1,8 @@
 """Per-frame 2D backbones: image [H, W, C] -> feature map [h, w, channels].
 
   small                   a Conv2D/MaxPool stack as in the Keras TimeDistributed seed
+  small_hires             2 convs per stage, one pool: a map at half the frame's
+                          resolution, for a keypoint readout that keeps where things are
   resnet18, resnet34      our Keras ResNet laid out like torchvision's (keras_video.models.
                           resnet2d), so converted ImageNet .pth weights load into it
   <keras.applications>    any of APPLICATIONS by name, e.g. mobilenet_v2, resnet50,
@@ -31,14 +33,17 @@ APPLICATIONS = {
     "convnext_tiny": ("ConvNeXtTiny", "none"),
 }
 
-BACKBONES = ("small", "resnet18", "resnet34", *APPLICATIONS)
+BACKBONES = ("small", "small_hires", "resnet18", "resnet34", *APPLICATIONS)
 
 
 SMALL_FILTERS = (8, 16, 32, 32)
+SMALL_HIRES_FILTERS = (16, 32)
 
 
-def small_cnn(input_shape, filters=SMALL_FILTERS, name="small_cnn"):
-    """Conv3x3-BN-ReLU + MaxPool blocks; trains in minutes on a CPU.
+def small_cnn(input_shape, filters=SMALL_FILTERS, convs_per_stage=1, pool_last=True,
+              name="small_cnn"):
+    """Stages of Conv3x3-BN-ReLU (convs_per_stage of them), each but maybe the last
+    followed by a 2x2 max-pool; trains in minutes on a CPU.
 
     BatchNorm matters here: line drawings are almost all background, and without it
     the LSTM sat on the mean label for many epochs in our runs.
@@ -46,16 +51,20 @@ def small_cnn(input_shape, filters=SMALL_FILTERS, name="small_cnn"):
     inputs = keras.Input(input_shape)
     x = inputs
     for i, f in enumerate(filters):
-        x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        x = BatchNormalization(name=f"bn{i + 1}")(x)
-        x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+        for j in range(convs_per_stage):
+            suffix = f"{i + 1}" if convs_per_stage == 1 else f"{i + 1}{'abcdefgh'[j]}"
+            x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False,
+                                    name=f"conv{suffix}")(x)
+            x = BatchNormalization(name=f"bn{suffix}")(x)
+            x = keras.layers.ReLU(name=f"relu{suffix}")(x)
+        if pool_last or i < len(filters) - 1:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     return keras.Model(inputs, x, name=name)
 
 
 def normalization(name):
     """The `ImageNormalization` mode backbone `name` expects."""
-    if name == "small":
+    if name in ("small", "small_hires"):
         return "unit"
     if name in ("resnet18", "resnet34"):
         return "imagenet"
@@ -71,15 +80,20 @@ def frame_backbone(name, input_shape, weights=None, width=1.0):
     scratch; pretrained weights and the keras.applications backbones take 1.0 only.
     """
     if width != 1.0 and (weights not in (None, "none")
-                         or name not in ("small", "resnet18", "resnet34")):
-        raise ValueError(f"width={width} needs backbone small, resnet18 or resnet34 "
+                         or name not in ("small", "small_hires", "resnet18", "resnet34")):
+        raise ValueError(f"width={width} needs backbone small, small_hires, resnet18 or "
+                         f"resnet34 "
                          f"without pretrained weights (got {name!r}, weights {weights!r})")
-    if name == "small":
+    if name in ("small", "small_hires"):
         if weights not in (None, "none"):
-            raise ValueError("the small backbone has no pretrained weights; "
+            raise ValueError(f"the {name} backbone has no pretrained weights; "
                              "use --backbone_weights=none")
-        filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
-        return small_cnn(input_shape, filters), normalization(name)
+        if name == "small":
+            filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
+            return small_cnn(input_shape, filters), normalization(name)
+        filters = [max(1, int(round(f * width))) for f in SMALL_HIRES_FILTERS]
+        return (small_cnn(input_shape, filters, convs_per_stage=2, pool_last=False,
+                          name="small_hires_cnn"), normalization(name))
     if name in ("resnet18", "resnet34"):
         from keras_video.models import resnet2d
 
