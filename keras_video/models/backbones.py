@@ -37,7 +37,11 @@ BACKBONES = ("small", "small_hires", "resnet18", "resnet34", *APPLICATIONS)
 
 
 SMALL_FILTERS = (8, 16, 32, 32)
-SMALL_HIRES_FILTERS = (16, 32)
+# The small_cnn settings of each small backbone (filters at width 1).
+SMALL_BACKBONES = {
+    "small": dict(filters=SMALL_FILTERS),
+    "small_hires": dict(filters=(16, 32), convs_per_stage=2, pool_last=False),
+}
 
 
 def small_cnn(input_shape, filters=SMALL_FILTERS, convs_per_stage=1, pool_last=True,
@@ -52,7 +56,7 @@ def small_cnn(input_shape, filters=SMALL_FILTERS, convs_per_stage=1, pool_last=T
     x = inputs
     for i, f in enumerate(filters):
         for j in range(convs_per_stage):
-            suffix = f"{i + 1}" if convs_per_stage == 1 else f"{i + 1}{'abcdefgh'[j]}"
+            suffix = f"{i + 1}" if convs_per_stage == 1 else f"{i + 1}{chr(ord('a') + j)}"
             x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False,
                                     name=f"conv{suffix}")(x)
             x = BatchNormalization(name=f"bn{suffix}")(x)
@@ -64,7 +68,7 @@ def small_cnn(input_shape, filters=SMALL_FILTERS, convs_per_stage=1, pool_last=T
 
 def normalization(name):
     """The `ImageNormalization` mode backbone `name` expects."""
-    if name in ("small", "small_hires"):
+    if name in SMALL_BACKBONES:
         return "unit"
     if name in ("resnet18", "resnet34"):
         return "imagenet"
@@ -80,20 +84,18 @@ def frame_backbone(name, input_shape, weights=None, width=1.0):
     scratch; pretrained weights and the keras.applications backbones take 1.0 only.
     """
     if width != 1.0 and (weights not in (None, "none")
-                         or name not in ("small", "small_hires", "resnet18", "resnet34")):
+                         or name not in (*SMALL_BACKBONES, "resnet18", "resnet34")):
         raise ValueError(f"width={width} needs backbone small, small_hires, resnet18 or "
-                         f"resnet34 "
-                         f"without pretrained weights (got {name!r}, weights {weights!r})")
-    if name in ("small", "small_hires"):
+                         f"resnet34 without pretrained weights (got {name!r}, weights "
+                         f"{weights!r})")
+    if name in SMALL_BACKBONES:
         if weights not in (None, "none"):
             raise ValueError(f"the {name} backbone has no pretrained weights; "
                              "use --backbone_weights=none")
-        if name == "small":
-            filters = [max(1, int(round(f * width))) for f in SMALL_FILTERS]
-            return small_cnn(input_shape, filters), normalization(name)
-        filters = [max(1, int(round(f * width))) for f in SMALL_HIRES_FILTERS]
-        return (small_cnn(input_shape, filters, convs_per_stage=2, pool_last=False,
-                          name="small_hires_cnn"), normalization(name))
+        settings = dict(SMALL_BACKBONES[name])
+        filters = [max(1, int(round(f * width))) for f in settings.pop("filters")]
+        return (small_cnn(input_shape, filters, name=f"{name}_cnn", **settings),
+                normalization(name))
     if name in ("resnet18", "resnet34"):
         from keras_video.models import resnet2d
 
