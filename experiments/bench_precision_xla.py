@@ -11,6 +11,12 @@ set_mixed_precision: bfloat16 compute on a CPU, float16 on a GPU), each with
 round after another (after a warm-up round that also pays XLA's compilation), so that
 load from other processes hits all four alike. Printed as a markdown table: training
 clips/s (median over rounds) and the ratio to float32 without XLA.
+
+`--experiments motion_c3d,motion_cnn_lstm` times a recipe's own model instead, at its
+sizes: `keras_video.configs.make_config(name)` gives the model (width, BatchNorm,
+readout, ...), the clip shape, the batch size, the optimizer and the loss that
+`python -m keras_video.train --experiment=name` trains with (8 classes, the motion
+benchmark's). `--models` is then ignored; `--batch`, `--frames`, `--size` too.
 """
 
 import datetime
@@ -24,26 +30,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402  (puts the repository on sys.path)
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import train  # noqa: E402
+from keras_video import configs, optimizers, train  # noqa: E402
+from keras_video.models import build_model  # noqa: E402
 
 VARIANTS = [(False, False), (False, True), (True, False), (True, True)]  # (mixed, xla)
 
 
-def training_step(name, x, y, mixed_precision, jit_compile):
+RECIPE_CLASSES = 8  # synthetic:motion
+
+
+def recipe_steps(experiment, jit_compile):
+    """The training step of an experiment's model, optimizer and loss, on one random
+    batch of its batch size and clip shape."""
+    config = configs.make_config(experiment)
+    model = build_model(config.model, **config.model_config(RECIPE_CLASSES))
+    model.compile(optimizers.make_optimizer(config, config.steps_per_epoch or 100),
+                  keras.losses.SparseCategoricalCrossentropy(), jit_compile=jit_compile)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(0, 255, (config.batch_size, *config.clip_spec().shape)),
+                    tf.float32)
+    y = tf.constant(rng.integers(0, RECIPE_CLASSES, config.batch_size))
+    return config.batch_size, lambda: model.train_on_batch(x, y)
+
+
+def training_step(name, batch, mixed_precision, jit_compile, recipe):
     if mixed_precision:
         train.set_mixed_precision()
     try:
-        _, step, _ = bench_models.keras_steps(name, x, y, jit_compile)
+        if recipe:
+            return recipe_steps(name, jit_compile)
+        x, y = batch
+        return len(x), bench_models.keras_steps(name, x, y, jit_compile)[1]
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return step
 
 
 def main():
-    args = bench_models.argument_parser(__doc__, "c3d,r3d18", steps=2).parse_args()
-    x, y = bench_models.random_batch(args)
+    parser = bench_models.argument_parser(__doc__, "c3d,r3d18", steps=2)
+    parser.add_argument("--experiments", default="",
+                        help="time these recipes' models at their own sizes instead")
+    args = parser.parse_args()
+    batch = bench_models.random_batch(args)
     print(f"# {datetime.date.today()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, GPUs {len(tf.config.list_physical_devices('GPU'))}, "
           f"TF {tf.__version__}, Keras {keras.__version__}")
@@ -51,8 +81,12 @@ def main():
     print("| model | mixed precision | XLA | train clips/s | vs float32, no XLA | "
           "step seconds (rounds) |")
     print("|---|---|---|---:|---:|---|")
-    for name in args.models.split(","):
-        steps = {v: training_step(name, x, y, *v) for v in VARIANTS}
+    names = (args.experiments or args.models).split(",")
+    for name in names:
+        built = {v: training_step(name, batch, *v, recipe=bool(args.experiments))
+                 for v in VARIANTS}
+        steps = {v: step for v, (_, step) in built.items()}
+        clips = built[VARIANTS[0]][0]
         times = {v: [] for v in VARIANTS}
         for round_index in range(args.rounds + 1):
             count = 1 if round_index == 0 else args.steps  # round 0 warms up
@@ -62,13 +96,13 @@ def main():
                     times[variant].append(seconds)
                 print(f"  {name} round {round_index} mixed={variant[0]} xla={variant[1]}: "
                       f"{seconds:.2f} s/step", file=sys.stderr, flush=True)
-        rate = {v: args.batch / statistics.median(t) for v, t in times.items()}
+        rate = {v: clips / statistics.median(t) for v, t in times.items()}
         for variant in VARIANTS:
             print(f"| {name} | {'on' if variant[0] else 'off'} | "
                   f"{'on' if variant[1] else 'off'} | {rate[variant]:.2f} | "
                   f"{rate[variant] / rate[(False, False)]:.2f} | "
                   f"{', '.join(f'{t:.2f}' for t in times[variant])} |", flush=True)
-        del steps
+        del steps, built
         keras.backend.clear_session()
 
 

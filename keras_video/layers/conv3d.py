@@ -19,6 +19,16 @@ the work is done differs, where TensorFlow's CPU kernels are slow:
   for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
   channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
   own kernels.
+- `Conv3D` in bfloat16 on a CPU. TensorFlow's (oneDNN's) bfloat16
+  Conv3DBackpropFilterV2 returned garbage (relative error 1e33-1e37 against float32,
+  every time) for the small inputs of C3D's conv5 at the motion benchmark's size
+  (16 x 2 x 3 x 3 x 128 -> 128, and 32 channels, and batch 4; not at 4 x 6 x 6 or
+  larger), on an AMD EPYC with AVX512-BF16 and no AMX; the huge kernel gradients
+  overflowed Adam's moments to inf and NaN, the NaN weights fed ReLUs that pass 0 for
+  NaN, and the model output its class prior for good (experiments/RESULTS.md, session
+  18). On a CPU the bfloat16 layer computes its kernel gradient in float32 (inputs and
+  output gradient cast up, the result cast back); the forward pass and the input
+  gradient stay bfloat16.
 - `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
   of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
   h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
@@ -44,6 +54,35 @@ def use_stride1_gradient():
             and hardware.cpu_has_any("avx512f") is not True)
 
 
+def _kernel_gradient(x, kernel_shape, dy, strides, padding):
+    """Conv3DBackpropFilterV2, in float32 for bfloat16 operands (see the module
+    docstring), cast back to the operands' type."""
+    if x.dtype == tf.bfloat16:
+        return tf.cast(_kernel_gradient(tf.cast(x, tf.float32), kernel_shape,
+                                        tf.cast(dy, tf.float32), strides, padding),
+                       tf.bfloat16)
+    return tf.raw_ops.Conv3DBackpropFilterV2(input=x, filter_sizes=kernel_shape,
+                                             out_backprop=dy, strides=strides,
+                                             padding=padding)
+
+
+def _conv3d_float32_kernel_gradient(x, kernel, strides, padding):
+    """tf.nn.conv3d whose kernel gradient is computed in float32."""
+    strides, padding = [1, *strides, 1], padding.upper()
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            dx = tf.raw_ops.Conv3DBackpropInputV2(
+                input_sizes=tf.shape(x), filter=kernel, out_backprop=dy, strides=strides,
+                padding=padding)
+            return dx, _kernel_gradient(x, tf.shape(kernel), dy, strides, padding)
+
+        return tf.nn.conv3d(x, kernel, strides, padding), grad
+
+    return conv(x, kernel)
+
+
 def _strided_conv3d(x, kernel, strides):
     """VALID tf.nn.conv3d with `strides` whose gradients are the stride-1 conv's, fed the
     output gradient with zeros inserted between its samples (StridedSliceGrad)."""
@@ -60,10 +99,7 @@ def _strided_conv3d(x, kernel, strides):
             dx = tf.raw_ops.Conv3DBackpropInputV2(
                 input_sizes=x_shape, filter=kernel, out_backprop=dy_full,
                 strides=[1] * 5, padding="VALID")
-            dk = tf.raw_ops.Conv3DBackpropFilterV2(
-                input=x, filter_sizes=k_shape, out_backprop=dy_full,
-                strides=[1] * 5, padding="VALID")
-            return dx, dk
+            return dx, _kernel_gradient(x, k_shape, dy_full, [1] * 5, "VALID")
 
         return tf.nn.conv3d(x, kernel, strides, "VALID"), grad
 
@@ -77,17 +113,25 @@ class Conv3D(keras.layers.Conv3D):
 
     def convolution_op(self, inputs, kernel):
         strides = tuple(self.strides)
-        plain = (self.padding != "valid" or self.data_format != "channels_last"
-                 or tuple(self.dilation_rate) != (1, 1, 1) or self.groups != 1)
-        if plain or strides == (1, 1, 1) or not use_stride1_gradient():
+        if (self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1, 1)
+                or self.groups != 1):
             return super().convolution_op(inputs, kernel)
-        if tuple(self.kernel_size) == (1, 1, 1):
-            t, h, w = strides
-            return ops.conv(inputs[:, ::t, ::h, ::w, :], kernel, strides=1, padding="valid")
-        if inputs.shape[-1] < MIN_DETOUR_CHANNELS:
-            return super().convolution_op(inputs, kernel)
-        # tf.identity reads the variable: the custom gradient then sees a plain tensor.
-        return _strided_conv3d(tf.identity(inputs), tf.identity(kernel), strides)
+        # tf.identity reads the variable: a custom gradient then sees a plain tensor.
+        x, kernel = tf.identity(inputs), tf.identity(kernel)
+        if self.padding == "valid" and strides != (1, 1, 1) and use_stride1_gradient():
+            if tuple(self.kernel_size) == (1, 1, 1):
+                t, h, w = strides
+                return _conv(x[:, ::t, ::h, ::w, :], kernel, (1, 1, 1), "valid")
+            if x.shape[-1] >= MIN_DETOUR_CHANNELS:
+                return _strided_conv3d(x, kernel, strides)
+        return _conv(x, kernel, strides, self.padding)
+
+
+def _conv(x, kernel, strides, padding):
+    """A channels-last conv; in bfloat16 on a CPU, its kernel gradient in float32."""
+    if x.dtype == tf.bfloat16 and not tf.config.list_logical_devices("GPU"):
+        return _conv3d_float32_kernel_gradient(x, kernel, strides, padding)
+    return ops.conv(x, kernel, strides=strides, padding=padding)
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
