@@ -12,7 +12,8 @@ first --epochs epochs only, once per initial-weight seed, and reports per run th
 validation loss by epoch, whether it collapsed, and, at the end, the layers with dead
 units: the share of the channels of each ReLU output that are zero everywhere on every
 validation clip (a layer at 1.00 passes nothing on, and every later layer sees a
-constant).
+constant), and the weights that are NaN or infinite (a NaN weight makes a ReLU pass
+0, so a NaN trunk also leaves the head a constant).
 """
 
 import argparse
@@ -72,7 +73,9 @@ def probe(config, seed, epochs, splits):
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                         steps_per_epoch=config.steps_per_epoch, verbose=0).history
     val_clips = np.concatenate([x.numpy() for x, _ in val_ds])
-    return history, dead_units(model, val_clips)
+    non_finite = [v.path for v in model.weights if not np.all(np.isfinite(
+        np.asarray(tf.cast(v, tf.float32))))]
+    return history, dead_units(model, val_clips), non_finite
 
 
 def main():
@@ -96,17 +99,18 @@ def main():
           f"{args.epochs} of {config.epochs} epochs, data seed {args.data_seed}; "
           f"ln(classes) = {chance_loss:.4f}")
     print("| init seed | val loss by epoch | val top-1 by epoch | collapsed | "
-          "dead units (layers with any) |")
-    print("|---:|---|---|---|---|")
+          "dead units (layers with any) | non-finite weights |")
+    print("|---:|---|---|---|---|---|")
     collapsed = 0
     for seed in args.seeds:
-        history, dead = probe(config, seed, args.epochs, splits)
+        history, dead, non_finite = probe(config, seed, args.epochs, splits)
         losses, top1 = history["val_loss"], history["val_top1"]
         flat = abs(losses[-1] - chance_loss) < COLLAPSE_TOLERANCE
         collapsed += flat
         print(f"| {seed} | {' '.join(f'{v:.4f}' for v in losses)} | "
               f"{' '.join(f'{v:.3f}' for v in top1)} | {'yes' if flat else 'no'} | "
-              f"{', '.join(f'{k} {v:.2f}' for k, v in dead.items() if v) or 'none'} |", flush=True)
+              f"{', '.join(f'{k} {v:.2f}' for k, v in dead.items() if v) or 'none'} | "
+              f"{', '.join(non_finite) or 'none'} |", flush=True)
         keras.backend.clear_session()
     print(f"\ncollapsed: {collapsed} of {len(args.seeds)}")
 

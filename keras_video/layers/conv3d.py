@@ -19,16 +19,17 @@ the work is done differs, where TensorFlow's CPU kernels are slow:
   for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
   channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
   own kernels.
-- `Conv3D` in bfloat16 on a CPU. TensorFlow's (oneDNN's) bfloat16
-  Conv3DBackpropFilterV2 returned garbage (relative error 1e33-1e37 against float32,
-  every time) for the small inputs of C3D's conv5 at the motion benchmark's size
-  (16 x 2 x 3 x 3 x 128 -> 128, and 32 channels, and batch 4; not at 4 x 6 x 6 or
-  larger), on an AMD EPYC with AVX512-BF16 and no AMX; the huge kernel gradients
-  overflowed Adam's moments to inf and NaN, the NaN weights fed ReLUs that pass 0 for
-  NaN, and the model output its class prior for good (experiments/RESULTS.md, session
-  18). On a CPU the bfloat16 layer computes its kernel gradient in float32 (inputs and
-  output gradient cast up, the result cast back); the forward pass and the input
-  gradient stay bfloat16.
+- `Conv3D` in bfloat16 on a CPU, on small inputs. TensorFlow's (oneDNN's) bfloat16
+  Conv3DBackpropFilterV2 returned a wrong kernel gradient (relative error 0.9 to
+  1e37 against float32, every time) for C3D's conv5 at the motion benchmark's size
+  (input 16 x 2 x 3 x 3 x 128, also 32 channels and batch 4; inputs of 4 x 6 x 6
+  positions and more were right), on an AMD EPYC with AVX512-BF16 and no AMX. A
+  bfloat16 conv on a CPU with fewer than `MIN_BFLOAT16_POSITIONS` input positions
+  (frames x height x width) per clip therefore computes in float32 (its output cast
+  back to bfloat16); such layers are a negligible part of the work. This does not
+  make bfloat16 training of the motion C3D safe there: its training step still
+  produced, now and then, a kernel gradient of conv5 large enough to overflow Adam's
+  moments (experiments/RESULTS.md, session 18; cause not found).
 - `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
   of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
   h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
@@ -45,6 +46,7 @@ from keras import ops
 from keras_video import hardware
 
 MIN_DETOUR_CHANNELS = 8
+MIN_BFLOAT16_POSITIONS = 144  # 4 x 6 x 6
 
 
 def use_stride1_gradient():
@@ -52,35 +54,6 @@ def use_stride1_gradient():
     module docstring): no GPU, and a CPU without AVX-512."""
     return (not tf.config.list_logical_devices("GPU")
             and hardware.cpu_has_any("avx512f") is not True)
-
-
-def _kernel_gradient(x, kernel_shape, dy, strides, padding):
-    """Conv3DBackpropFilterV2, in float32 for bfloat16 operands (see the module
-    docstring), cast back to the operands' type."""
-    if x.dtype == tf.bfloat16:
-        return tf.cast(_kernel_gradient(tf.cast(x, tf.float32), kernel_shape,
-                                        tf.cast(dy, tf.float32), strides, padding),
-                       tf.bfloat16)
-    return tf.raw_ops.Conv3DBackpropFilterV2(input=x, filter_sizes=kernel_shape,
-                                             out_backprop=dy, strides=strides,
-                                             padding=padding)
-
-
-def _conv3d_float32_kernel_gradient(x, kernel, strides, padding):
-    """tf.nn.conv3d whose kernel gradient is computed in float32."""
-    strides, padding = [1, *strides, 1], padding.upper()
-
-    @tf.custom_gradient
-    def conv(x, kernel):
-        def grad(dy):
-            dx = tf.raw_ops.Conv3DBackpropInputV2(
-                input_sizes=tf.shape(x), filter=kernel, out_backprop=dy, strides=strides,
-                padding=padding)
-            return dx, _kernel_gradient(x, tf.shape(kernel), dy, strides, padding)
-
-        return tf.nn.conv3d(x, kernel, strides, padding), grad
-
-    return conv(x, kernel)
 
 
 def _strided_conv3d(x, kernel, strides):
@@ -99,11 +72,22 @@ def _strided_conv3d(x, kernel, strides):
             dx = tf.raw_ops.Conv3DBackpropInputV2(
                 input_sizes=x_shape, filter=kernel, out_backprop=dy_full,
                 strides=[1] * 5, padding="VALID")
-            return dx, _kernel_gradient(x, k_shape, dy_full, [1] * 5, "VALID")
+            dk = tf.raw_ops.Conv3DBackpropFilterV2(
+                input=x, filter_sizes=k_shape, out_backprop=dy_full,
+                strides=[1] * 5, padding="VALID")
+            return dx, dk
 
         return tf.nn.conv3d(x, kernel, strides, "VALID"), grad
 
     return conv(x, kernel)
+
+
+def _small_bfloat16_on_cpu(inputs):
+    positions = inputs.shape[1] * inputs.shape[2] * inputs.shape[3] if None not in (
+        inputs.shape[1:4]) else None
+    return (inputs.dtype == "bfloat16" and positions is not None
+            and positions < MIN_BFLOAT16_POSITIONS
+            and not tf.config.list_logical_devices("GPU"))
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
@@ -112,26 +96,22 @@ class Conv3D(keras.layers.Conv3D):
     on a CPU (see the module docstring). Outputs and weights are the Keras layer's."""
 
     def convolution_op(self, inputs, kernel):
+        if _small_bfloat16_on_cpu(inputs):
+            outputs = self.convolution_op(ops.cast(inputs, "float32"),
+                                          ops.cast(kernel, "float32"))
+            return ops.cast(outputs, inputs.dtype)
         strides = tuple(self.strides)
-        if (self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1, 1)
-                or self.groups != 1):
+        plain = (self.padding != "valid" or self.data_format != "channels_last"
+                 or tuple(self.dilation_rate) != (1, 1, 1) or self.groups != 1)
+        if plain or strides == (1, 1, 1) or not use_stride1_gradient():
             return super().convolution_op(inputs, kernel)
-        # tf.identity reads the variable: a custom gradient then sees a plain tensor.
-        x, kernel = tf.identity(inputs), tf.identity(kernel)
-        if self.padding == "valid" and strides != (1, 1, 1) and use_stride1_gradient():
-            if tuple(self.kernel_size) == (1, 1, 1):
-                t, h, w = strides
-                return _conv(x[:, ::t, ::h, ::w, :], kernel, (1, 1, 1), "valid")
-            if x.shape[-1] >= MIN_DETOUR_CHANNELS:
-                return _strided_conv3d(x, kernel, strides)
-        return _conv(x, kernel, strides, self.padding)
-
-
-def _conv(x, kernel, strides, padding):
-    """A channels-last conv; in bfloat16 on a CPU, its kernel gradient in float32."""
-    if x.dtype == tf.bfloat16 and not tf.config.list_logical_devices("GPU"):
-        return _conv3d_float32_kernel_gradient(x, kernel, strides, padding)
-    return ops.conv(x, kernel, strides=strides, padding=padding)
+        if tuple(self.kernel_size) == (1, 1, 1):
+            t, h, w = strides
+            return ops.conv(inputs[:, ::t, ::h, ::w, :], kernel, strides=1, padding="valid")
+        if inputs.shape[-1] < MIN_DETOUR_CHANNELS:
+            return super().convolution_op(inputs, kernel)
+        # tf.identity reads the variable: the custom gradient then sees a plain tensor.
+        return _strided_conv3d(tf.identity(inputs), tf.identity(kernel), strides)
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
