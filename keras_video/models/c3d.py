@@ -18,7 +18,7 @@ fit them.
 import keras
 from keras import layers
 
-from keras_video.layers import BatchNormalization, ImageNormalization, MaxPooling3D
+from keras_video.layers import BatchNormalization, Conv3D, ImageNormalization, MaxPooling3D
 
 
 def _scaled(channels, width):
@@ -48,10 +48,9 @@ def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
     def conv(x, filters, name):
         # stride 1, kernel 3, padding 1 on every side: Keras "same" is the same padding
         if not batch_norm:
-            return layers.Conv3D(_scaled(filters, width), 3, padding="same",
-                                 activation="relu", name=name)(x)
-        x = layers.Conv3D(_scaled(filters, width), 3, padding="same", use_bias=False,
+            return Conv3D(_scaled(filters, width), 3, padding="same", activation="relu",
                           name=name)(x)
+        x = Conv3D(_scaled(filters, width), 3, padding="same", use_bias=False, name=name)(x)
         # conv3a -> bn3a (PyTorch: BatchNorm3d, hence its epsilon and momentum)
         x = BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"bn{name[4:]}")(x)
         return layers.ReLU(name=f"relu{name[4:]}")(x)
