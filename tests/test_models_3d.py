@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_video import finetune
-from keras_video.layers import ImageNormalization
+from keras_video.layers import Conv3D, ImageNormalization
 from keras_video.models import build_model, resnet3d
 
 torch = pytest.importorskip("torch")
@@ -174,6 +174,18 @@ def test_registry_models_build_small(name):
     assert model.layers[-1].dtype_policy.compute_dtype == "float32"
     probabilities = np.asarray(model(_clips(shape[:-1], batch=1)))
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    # Every 3D conv is keras_video's, which works round TensorFlow's wrong bfloat16
+    # gradients on a CPU (tests/test_conv3d.py); C3D once built keras.layers.Conv3D.
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
+    assert all(isinstance(layer, Conv3D) for layer in convs)
+    assert convs or name == "frame_cnn"
+
+
+def test_c3d_with_batch_norm_builds_keras_video_convs():
+    model = build_model("c3d", num_classes=5, input_shape=(16, 32, 32, 3), width=0.125,
+                        batch_norm=True)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
+    assert len(convs) == 8 and all(isinstance(layer, Conv3D) for layer in convs)
 
 
 def test_layer_names_follow_pytorch_and_freeze_until_layer4():

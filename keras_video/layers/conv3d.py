@@ -26,10 +26,11 @@ the work is done differs, where TensorFlow's CPU kernels are slow:
   positions and more were right), on an AMD EPYC with AVX512-BF16 and no AMX. A
   bfloat16 conv on a CPU with fewer than `MIN_BFLOAT16_POSITIONS` input positions
   (frames x height x width) per clip therefore computes in float32 (its output cast
-  back to bfloat16); such layers are a negligible part of the work. This does not
-  make bfloat16 training of the motion C3D safe there: its training step still
-  produced, now and then, a kernel gradient of conv5 large enough to overflow Adam's
-  moments (experiments/RESULTS.md, session 18; cause not found).
+  back to bfloat16); such layers are a negligible part of the work. Inside a training
+  step the wrong gradient (up to 1e36) overflowed Adam's moments to inf and the
+  weights to NaN within a few steps; ReLUs pass 0 for NaN, so the model then output
+  its class prior for good: 2 of 2 bfloat16 motion C3D runs and 1 of 4 short probes
+  collapsed so (experiments/RESULTS.md, session 18).
 - `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
   of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
   h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
