@@ -158,8 +158,10 @@ EXPERIMENTS.update({
     # norm_cfg=BN3d) and Adam at 3e-4 it learns (at 1e-3 it left the loss-ln-8 plateau
     # in one run of three). bfloat16 compute: 1.5x faster a step on a CPU with AMX
     # (experiments/RESULTS.md, motion run 8; without bfloat16 hardware, drop it with
-    # --nomixed_precision). 3600 steps: 0.9875 video top-1 in 18.5 min. From scratch it
-    # takes mean/std normalisation (its "c3d" scaling is for the Sports-1M weights).
+    # --nomixed_precision). 3600 steps: 0.9875 video top-1 in 18.5 min at seed 0, 0.89
+    # and 0.93 at seeds 10 and 20 (float32: 0.8875, 0.8675, 0.9275; RESULTS.md, session
+    # 18). From scratch it takes mean/std normalisation (its "c3d" scaling is for the
+    # Sports-1M weights).
     "motion_c3d": dict(_MOTION, model="c3d", width=0.25, normalization="kinetics",
                        batch_norm=True, lr=3e-4, epochs=36, mixed_precision=True),
     # 6400 steps: 0.985 video top-1 in 14.3 min on the AVX-512 2-core CPU of motion
