@@ -42,7 +42,7 @@ VARIANTS = [(False, False), (False, True), (True, False), (True, True)]  # (mixe
 RECIPE_CLASSES = 8  # synthetic:motion
 
 
-def recipe_steps(experiment, jit_compile):
+def recipe_step(experiment, jit_compile):
     """The training step of an experiment's model, optimizer and loss, on one random
     batch of its batch size and clip shape."""
     config = configs.make_config(experiment)
@@ -53,7 +53,7 @@ def recipe_steps(experiment, jit_compile):
     x = tf.constant(rng.uniform(0, 255, (config.batch_size, *config.clip_spec().shape)),
                     tf.float32)
     y = tf.constant(rng.integers(0, RECIPE_CLASSES, config.batch_size))
-    return config.batch_size, lambda: model.train_on_batch(x, y)
+    return lambda: model.train_on_batch(x, y)
 
 
 def training_step(name, batch, mixed_precision, jit_compile, recipe):
@@ -61,9 +61,8 @@ def training_step(name, batch, mixed_precision, jit_compile, recipe):
         train.set_mixed_precision()
     try:
         if recipe:
-            return recipe_steps(name, jit_compile)
-        x, y = batch
-        return len(x), bench_models.keras_steps(name, x, y, jit_compile)[1]
+            return recipe_step(name, jit_compile)
+        return bench_models.keras_steps(name, *batch, jit_compile)[1]
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -83,10 +82,10 @@ def main():
     print("|---|---|---|---:|---:|---|")
     names = (args.experiments or args.models).split(",")
     for name in names:
-        built = {v: training_step(name, batch, *v, recipe=bool(args.experiments))
+        steps = {v: training_step(name, batch, *v, recipe=bool(args.experiments))
                  for v in VARIANTS}
-        steps = {v: step for v, (_, step) in built.items()}
-        clips = built[VARIANTS[0]][0]
+        clips = (configs.make_config(name).batch_size if args.experiments
+                 else args.batch)
         times = {v: [] for v in VARIANTS}
         for round_index in range(args.rounds + 1):
             count = 1 if round_index == 0 else args.steps  # round 0 warms up
@@ -102,7 +101,7 @@ def main():
                   f"{'on' if variant[1] else 'off'} | {rate[variant]:.2f} | "
                   f"{rate[variant] / rate[(False, False)]:.2f} | "
                   f"{', '.join(f'{t:.2f}' for t in times[variant])} |", flush=True)
-        del steps, built
+        del steps
         keras.backend.clear_session()
 
 

@@ -20,8 +20,7 @@ def validation_curve(run_dir):
     """[val top-1 of epoch 1, 2, ...] from the run's TensorBoard validation events."""
     curve = {}
     for path in sorted(glob.glob(os.path.join(run_dir, "logs", "validation", "events.*"))):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
+        for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 if value.tag == "epoch_top1":
                     curve[event.step] = float(tf.make_ndarray(value.tensor))

@@ -50,11 +50,14 @@ MIN_DETOUR_CHANNELS = 8
 MIN_BFLOAT16_POSITIONS = 144  # 4 x 6 x 6
 
 
+def _on_cpu():
+    return not tf.config.list_logical_devices("GPU")
+
+
 def use_stride1_gradient():
     """True where a strided conv's gradient should take the stride-1 route (see the
     module docstring): no GPU, and a CPU without AVX-512."""
-    return (not tf.config.list_logical_devices("GPU")
-            and hardware.cpu_has_any("avx512f") is not True)
+    return _on_cpu() and hardware.cpu_has_any("avx512f") is not True
 
 
 def _strided_conv3d(x, kernel, strides):
@@ -84,11 +87,9 @@ def _strided_conv3d(x, kernel, strides):
 
 
 def _small_bfloat16_on_cpu(inputs):
-    positions = inputs.shape[1] * inputs.shape[2] * inputs.shape[3] if None not in (
-        inputs.shape[1:4]) else None
-    return (inputs.dtype == "bfloat16" and positions is not None
-            and positions < MIN_BFLOAT16_POSITIONS
-            and not tf.config.list_logical_devices("GPU"))
+    frames, height, width = inputs.shape[1:4]
+    return (inputs.dtype == "bfloat16" and None not in (frames, height, width)
+            and frames * height * width < MIN_BFLOAT16_POSITIONS and _on_cpu())
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
