@@ -8,20 +8,25 @@ Two tables, each measured by alternating the two variants in one process (median
 
 1. Layers: forward + gradients (with respect to the input and the weights) of one layer
    at the shapes it has in the motion-benchmark models (batch 16, 16 x 48 x 48 clips,
-   width 0.25), the Keras layer against ours: strided 3D convs (ResNet3D stage
+   width 0.25), the Keras layer (TensorFlow's kernels) against keras_video's CPU route,
+   taken here or not: the stride-1 gradient detour of strided 3D convs (ResNet3D stage
    transitions, R(2+1)D's spatial and temporal convs, the RGB stem, which keeps
-   TensorFlow's own gradient), 3D max-pools (ResNet3D's, C3D's) and BatchNorms (the
-   fused kernel against Keras's element-wise ops).
+   TensorFlow's own gradient), 3D max-pools as 2D max-pools (ResNet3D's, C3D's) and
+   BatchNorms (the fused kernel against Keras's element-wise ops). The last column says
+   whether keras_video.hardware takes the route on this machine: a route should be
+   taken exactly where its speed-up is above 1.
 2. Models: seconds per training step (Adam, batch 16, 16 x 48 x 48, width 0.25, 8
    classes) of r3d18, r2plus1d18, c3d and c3d with BatchNorm built with the Keras
-   layers against the same models built with ours (the registry's).
+   layers against the same models built with ours (the registry's), with the routes
+   this machine takes.
+
+Run it with TF_ENABLE_ONEDNN_OPTS=0 and =1 to see both kinds of TensorFlow CPU kernels.
 """
 
 import argparse
 import contextlib
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,13 +34,17 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_video import runtime  # noqa: E402
+
+RUNTIME = runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_video import hardware  # noqa: E402
 from keras_video import layers as kv_layers  # noqa: E402
+from keras_video.layers import conv3d as conv3d_module  # noqa: E402
 from keras_video.models import build_model, c3d, resnet3d  # noqa: E402
 
 # (label, layer kind, input shape, layer arguments)
@@ -83,6 +92,21 @@ def layer_step(layer_class, shape, kwargs):
         return tape.gradient(loss, [x] + layer.trainable_weights)
 
     return lambda: step(x)
+
+
+@contextlib.contextmanager
+def cpu_routes_forced():
+    """keras_video's Conv3D / MaxPooling3D take their CPU routes whatever the machine."""
+    saved = conv3d_module.use_stride1_gradient, conv3d_module.use_2d_max_pools
+    conv3d_module.use_stride1_gradient = conv3d_module.use_2d_max_pools = lambda: True
+    try:
+        yield
+    finally:
+        conv3d_module.use_stride1_gradient, conv3d_module.use_2d_max_pools = saved
+
+
+TAKEN = {"conv": lambda: hardware.conv3d_stride1_gradient()[0],
+         "pool": lambda: hardware.max_pool3d_as_2d()[0], "bn": lambda: True}
 
 
 @contextlib.contextmanager
@@ -143,17 +167,25 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="training steps a round")
     parser.add_argument("--repeat", type=int, default=5, help="layer runs a round")
     args = parser.parse_args()
-    print(f"# {' '.join(sys.argv)}\n{datetime.date.today()}, {platform.processor() or platform.machine()}, "
+    print(f"# {' '.join(sys.argv)}\n{datetime.date.today()}, {hardware.cpu_model()}, "
           f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"GPU visible: {bool(tf.config.list_logical_devices('GPU'))}\n")
+          f"GPU visible: {bool(tf.config.list_logical_devices('GPU'))}\n# {RUNTIME}\n")
 
-    print("| layer | input | Keras ms | ours ms | speed-up |\n|---|---|---:|---:|---:|")
+    print("| layer | input | Keras ms | keras_video route ms | speed-up | taken here |\n"
+          "|---|---|---:|---:|---:|---|")
     for label, kind, shape, kwargs in LAYER_CASES:
         keras_class, ours = LAYERS[kind]
-        t = alternate({"keras": layer_step(keras_class, shape, kwargs),
-                       "ours": layer_step(ours, shape, kwargs)}, args.rounds, args.repeat)
+        with cpu_routes_forced():  # traced (on the warm-up call) with the route
+            t = alternate({"keras": layer_step(keras_class, shape, kwargs),
+                           "ours": layer_step(ours, shape, kwargs)}, args.rounds,
+                          args.repeat)
+        taken = "yes" if TAKEN[kind]() else "no"
+        if (kind == "conv" and kwargs["kernel_size"] != 1
+                and shape[-1] < conv3d_module.MIN_DETOUR_CHANNELS):
+            taken = "no (RGB stem)"
         print(f"| {label} | {'x'.join(map(str, shape))} | {1000 * t['keras']:.1f} | "
-              f"{1000 * t['ours']:.1f} | {t['keras'] / t['ours']:.2f}x |", flush=True)
+              f"{1000 * t['ours']:.1f} | {t['keras'] / t['ours']:.2f}x | {taken} |",
+              flush=True)
 
     print("\n| model (width 0.25, batch 16, 16x48x48) | Keras layers s/step | ours s/step "
           "| speed-up |\n|---|---:|---:|---:|")

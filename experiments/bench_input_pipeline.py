@@ -81,7 +81,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_video import runtime  # noqa: E402
+
+RUNTIME = runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
 import tensorflow as tf  # noqa: E402
 

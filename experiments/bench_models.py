@@ -19,7 +19,6 @@ step) against the GFLOP/s of a large float32 matrix product on the same machine.
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -28,7 +27,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_video import runtime  # noqa: E402
+
+RUNTIME = runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 import torch_reference_3d as ref  # noqa: E402
-from keras_video import flops  # noqa: E402
+from keras_video import flops, hardware  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 
 NUM_CLASSES = 101
@@ -130,10 +131,11 @@ def main():
 
     x, y = random_batch(args)
     tf_peak, torch_peak = matmul_gflops()
-    print(f"# {datetime.date.today()} {platform.processor() or platform.machine()}, "
+    print(f"# {datetime.date.today()} {hardware.cpu_model()} ({hardware.cpu_class()}), "
           f"{os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}, "
           f"torch {torch.__version__} (threads {torch.get_num_threads()})")
     print(f"# python experiments/bench_models.py {shlex.join(sys.argv[1:])}")
+    print(f"# {RUNTIME}")
     print(f"# 4096^2 float32 matmul: TF {tf_peak:.0f} GFLOP/s, torch {torch_peak:.0f} "
           "GFLOP/s")
     print("| model | GFLOPs/clip | Keras train clips/s | PyTorch train clips/s | "

@@ -1,5 +1,5 @@
-"""What every command shares: quiet TensorFlow start-up (keras_video.startup, run on
-`import keras_video`) and clean errors.
+"""What every command shares: clean errors. (Its start-up, the choice of TensorFlow's
+CPU kernels before TensorFlow is imported, is keras_video.runtime.start.)
 
 A bad input stops a command with one line, `error: PATH: problem`, and exit status 2,
 not a traceback from inside tf.data.

@@ -12,82 +12,151 @@ import typing
 from keras_video.data.pipeline import ClipSpec
 
 
+# The groups --help lists the settings in.
+GROUPS = ("experiment", "data", "model", "optimisation", "runtime", "deep feature flow")
+CLIP_MODELS = ("cnn_lstm", "c3d", "frame_cnn", "r3d", "r2plus1d")  # prefixes
+SEGMENTATION_MODELS = ("dff", "frame_seg")
+
+
+def setting(default, group, help, models=None):
+    """A TrainConfig field with the line of help `--help` prints, its group, and the model
+    families it applies to (None: every model; else name prefixes, e.g. ("r3d", "c3d"),
+    or "builder": the model builders that take an argument of the field's name)."""
+    return dataclasses.field(default=default, metadata=dict(group=group, help=help,
+                                                            models=models))
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    experiment: str = ""
-    model: str = "cnn_lstm"
-    backbone: str = "small"
-    backbone_weights: str = "none"
-    freeze_backbone: bool = False
-    pool: tuple = ()  # (size, stride) max-pool on the backbone's feature map
-    lstm_units: tuple = (100, 100)
-    frame_difference: bool = False  # cnn_lstm: each frame with its difference from the last
-    readout: str = "flatten"  # cnn_lstm per-frame features: flatten | keypoints
-    keypoints: int = 32  # cnn_lstm, readout=keypoints: how many (x, y) keypoints
-    batch_norm: bool = False  # c3d: BatchNorm after every conv (mmaction2's norm_cfg)
-    dropout: float = -1.0  # < 0: the model's own default (0.5 for C3D, else 0)
-    width: float = 1.0  # channel multiplier of the 3D CNNs (small versions for a CPU)
-    normalization: str = ""  # "": the model's default (keras_video.layers.ImageNormalization)
-    conv1_t_size: int = 7  # ResNet3D options, as in Hara et al.'s code
-    conv1_t_stride: int = 1
-    no_max_pool: bool = False
-    shortcut_type: str = "B"
-    widen_factor: float = 1.0
-    task: str = "regression"
-    label_scale: float = 1.0
-    loss: str = "mse"  # mse | rmse | crossentropy
-    data: str = "synthetic:oscillation"
-    split: int = 0  # official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; 0: --data's or 1
-    eval_data: str = ""  # held-out data; empty: generated (synthetic) or split off
-    data_dir: str = ""  # where synthetic: data is generated; empty: MODEL_DIR/data
-    holdout_fraction: float = 0.1
-    num_train: int = 3000  # synthetic data only
-    num_val: int = 300
-    num_eval: int = 500
-    frames: int = 30
-    size: int = 64
-    sampling: str = "first"
-    stride: int = 1
-    grayscale: bool = False
-    resize: tuple = ()  # (height, width) frames are decoded to before the crop; (): size
-    crop: str = "center"  # center | random (C3D) | multiscale_corner (ResNet3D) | ...
-    flip: bool = False  # random left-right mirror in training (keras_video.data.transforms)
-    modality: str = "rgb"  # rgb | flow: DIS optical flow of the frames (ClipSpec)
-    flow_bound: float = 20.0  # flow: pixels at the decode size quantized to 0 / 255
-    cache: str = "memory"  # "", "memory" or a directory
-    on_bad_sample: str = "error"
-    batch_size: int = 32
-    epochs: int = 20
-    steps_per_epoch: int = 0  # 0: the whole training set every epoch
-    optimizer: str = "adam"  # adam | sgd (keras_video.optimizers)
-    lr: float = 1e-3
-    lr_schedule: str = "cosine"  # cosine | plateau | step | constant
-    warmup_epochs: float = 1.0  # cosine only
-    lr_step_epochs: int = 10  # step only: lr / 10 every this many epochs
-    plateau_patience: int = 10  # plateau only: epochs without a better val_loss
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0
-    pretrained: str = ""  # .pth / .keras / .weights.h5 to start from (keras_video.finetune)
-    freeze_until: str = ""  # freeze every layer before the first named like this
-    head_lr_multiplier: float = 1.0  # the head learns at lr x this (C3D seed: 10)
-    model_dir: str = ""
-    strategy: str = "auto"
-    mixed_precision: bool = False  # bfloat16 compute on a CPU, float16 on a GPU
-    jit_compile: typing.Optional[bool] = None  # XLA; None: Keras's "auto" (train._jit_compile)
-    seed: int = 0
-    quiet: bool = False  # one line per epoch instead of progress bars (logs, CI)
-    # Deep Feature Flow (--model=dff / frame_seg, keras_video.dff_training)
-    seg_classes: int = 4  # synthetic:segmentation classes, background included
-    key_range: int = 9  # training pairs: key frame = current - randint(0, key_range)
-    feature_width: int = 1024  # N_feat's output channels
-    output_stride: int = 16  # N_feat's feature grid (16 as in the paper, or 8)
-    flow_width: float = -1.0  # flow net channel multiplier; < 0: --width
-    feature_init: str = ""  # dff: a trained frame_seg / dff .keras (or run dir) for N_feat, N_task
-    freeze_feature: bool = False  # dff: N_feat and N_task stay as feature_init gives them
-    flow_pretrain_steps: int = 0  # steps of the flow net alone on ground-truth flow
-    flow_pretrain_clips: int = 1000  # fresh clips it trains on (dff_training.flow_pairs)
-    flow_pretrain_lr: float = 1e-3
-    eval_key_intervals: tuple = (1, 10)  # held-out mIoU with the streaming engine
+    """Every setting of a training run; each field's metadata holds its help line, its
+    group and the models it applies to (`applies_to`). A setting that does not apply to
+    the chosen model is refused by `make_config` when it differs from its default."""
+
+    experiment: str = setting("", "experiment", "a named recipe of EXPERIMENTS; flags "
+                              "override its values (default: the model's own recipe)")
+    model: str = setting("cnn_lstm", "model", "model family (keras_video.models.model_names)")
+    backbone: str = setting("small", "model", "per-frame 2D backbone "
+                            "(keras_video.models.backbones.BACKBONES)", "builder")
+    backbone_weights: str = setting("none", "model", "backbone weights: none, imagenet "
+                                    "(keras.applications), or a .pth / .weights.h5 file",
+                                    "builder")
+    freeze_backbone: bool = setting(False, "model", "keep the backbone's weights fixed "
+                                    "(cnn_lstm: its features are computed once)", "builder")
+    pool: tuple = setting((), "model", "SIZE,STRIDE of a max-pool on the backbone's feature "
+                          "map (the seed's 3,2)", "builder")
+    lstm_units: tuple = setting((100, 100), "model", "units of each LSTM layer", "builder")
+    frame_difference: bool = setting(False, "model", "feed each frame with its difference "
+                                     "from the previous one", "builder")
+    readout: str = setting("flatten", "model", "per-frame features: flatten | keypoints "
+                           "(the (x, y) of learnt keypoints)", "builder")
+    keypoints: int = setting(32, "model", "how many keypoints (readout=keypoints)", "builder")
+    batch_norm: bool = setting(False, "model", "BatchNorm after every conv (mmaction2's "
+                               "C3D variant)", "builder")
+    dropout: float = setting(-1.0, "model", "dropout before the classifier; < 0: the "
+                             "model's own default (0.5 for C3D, else 0)", "builder")
+    width: float = setting(1.0, "model", "channel multiplier (smaller models for a CPU)",
+                           "builder")
+    normalization: str = setting("", "model", "input normalisation mode "
+                                 "(keras_video.layers.ImageNormalization); empty: the "
+                                 "model's default", "builder")
+    conv1_t_size: int = setting(7, "model", "temporal kernel size of conv1 (Hara et al.)",
+                                "builder")
+    conv1_t_stride: int = setting(1, "model", "temporal stride of conv1", "builder")
+    no_max_pool: bool = setting(False, "model", "no max-pool after conv1", "builder")
+    shortcut_type: str = setting("B", "model", "residual shortcut: A (zero-padded "
+                                 "identity) or B (1x1x1 conv)", "builder")
+    widen_factor: float = setting(1.0, "model", "ResNet3D's channel widening", "builder")
+    task: str = setting("regression", "data", "set from the data: regression | "
+                        "classification | segmentation")
+    label_scale: float = setting(1.0, "model", "regression: the network fits label / this "
+                                 "(the seed's 15)", "builder")
+    loss: str = setting("mse", "optimisation", "regression loss: mse | rmse",
+                        ("cnn_lstm",))
+    data: str = setting("synthetic:oscillation", "data", "what to train on: a folder, CSV, "
+                        "tfrecord:DIR, tfds:NAME, ucf101:PATH, hmdb51:PATH or synthetic:NAME "
+                        "(README)")
+    split: int = setting(0, "data", "official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; "
+                         "0: --data's own or 1", CLIP_MODELS)
+    eval_data: str = setting("", "data", "held-out data; empty: generated (synthetic:) or "
+                             "split off --data", CLIP_MODELS)
+    data_dir: str = setting("", "data", "where synthetic: data is generated; empty: "
+                            "MODEL_DIR/data")
+    holdout_fraction: float = setting(0.1, "data", "fraction of --data held out for "
+                                      "validation (and test, without --eval_data)",
+                                      CLIP_MODELS)
+    num_train: int = setting(3000, "data", "synthetic data: training videos")
+    num_val: int = setting(300, "data", "synthetic data: validation videos")
+    num_eval: int = setting(500, "data", "synthetic data: held-out test videos")
+    frames: int = setting(30, "data", "frames per clip (segmentation: per generated video)")
+    size: int = setting(64, "data", "frame height and width the model reads")
+    sampling: str = setting("first", "data", "which frames: first | uniform | random | "
+                            "center", CLIP_MODELS)
+    stride: int = setting(1, "data", "frames between sampled frames", CLIP_MODELS)
+    grayscale: bool = setting(False, "data", "read frames as gray", CLIP_MODELS)
+    resize: tuple = setting((), "data", "HEIGHT,WIDTH frames are decoded to before the "
+                            "crop; empty: --size", CLIP_MODELS)
+    crop: str = setting("center", "data", "training crop: center | random (C3D) | "
+                        "multiscale_corner (ResNet3D)", CLIP_MODELS)
+    flip: bool = setting(False, "data", "random left-right mirror in training", CLIP_MODELS)
+    modality: str = setting("rgb", "data", "rgb | flow (DIS optical flow of the frames)",
+                            CLIP_MODELS)
+    flow_bound: float = setting(20.0, "data", "modality=flow: pixels quantized to 0 / 255",
+                                CLIP_MODELS)
+    cache: str = setting("memory", "data", "decoded clips kept: empty (none), memory, or "
+                         "a directory", CLIP_MODELS)
+    on_bad_sample: str = setting("error", "data", "a bad file: error (stop, naming it) | "
+                                 "skip (log and count it)", CLIP_MODELS)
+    batch_size: int = setting(32, "optimisation", "global batch (split over replicas)")
+    epochs: int = setting(20, "optimisation", "training epochs")
+    steps_per_epoch: int = setting(0, "optimisation", "steps an epoch; 0: the whole "
+                                   "training set")
+    optimizer: str = setting("adam", "optimisation", "adam | sgd")
+    lr: float = setting(1e-3, "optimisation", "base learning rate")
+    lr_schedule: str = setting("cosine", "optimisation", "cosine | plateau | step | "
+                               "constant")
+    warmup_epochs: float = setting(1.0, "optimisation", "cosine: warm-up epochs")
+    lr_step_epochs: int = setting(10, "optimisation", "step: lr / 10 every this many epochs")
+    plateau_patience: int = setting(10, "optimisation", "plateau: epochs without a better "
+                                    "val_loss before lr / 10")
+    momentum: float = setting(0.9, "optimisation", "sgd: momentum")
+    weight_decay: float = setting(0.0, "optimisation", "decoupled weight decay")
+    pretrained: str = setting("", "model", "a .pth / .keras / .weights.h5 to start from "
+                              "(keras_video.finetune)", CLIP_MODELS)
+    freeze_until: str = setting("", "model", "freeze every layer before the first named "
+                                "like this", CLIP_MODELS)
+    head_lr_multiplier: float = setting(1.0, "optimisation", "the head learns at lr x this "
+                                        "(the C3D seed's 10)", CLIP_MODELS)
+    model_dir: str = setting("", "runtime", "the run directory; empty: runs/EXPERIMENT")
+    strategy: str = setting("auto", "runtime", "auto | default | mirrored | multi_worker "
+                            "(BUILD.md)")
+    mixed_precision: bool = setting(False, "runtime", "bfloat16 compute on a CPU, float16 "
+                                    "on a GPU")
+    jit_compile: typing.Optional[bool] = setting(None, "runtime", "XLA; unset: Keras "
+                                                 "decides (XLA with a GPU)")
+    seed: int = setting(0, "runtime", "random seed (data generation, shuffling, weights)")
+    quiet: bool = setting(False, "runtime", "one line per epoch instead of progress bars")
+    seg_classes: int = setting(4, "deep feature flow", "synthetic:segmentation classes, "
+                               "background included", SEGMENTATION_MODELS)
+    key_range: int = setting(9, "deep feature flow", "training pairs: key frame = current "
+                             "- randint(0, key_range)", SEGMENTATION_MODELS)
+    feature_width: int = setting(1024, "deep feature flow", "N_feat's output channels",
+                                 "builder")
+    output_stride: int = setting(16, "deep feature flow", "N_feat's feature grid stride "
+                                 "(16 as the paper, or 8)", "builder")
+    flow_width: float = setting(-1.0, "deep feature flow", "flow net channel multiplier; "
+                                "< 0: --width", ("dff",))
+    feature_init: str = setting("", "deep feature flow", "a trained frame_seg / dff .keras "
+                                "(or run dir) for N_feat and N_task", ("dff",))
+    freeze_feature: bool = setting(False, "deep feature flow", "N_feat and N_task stay as "
+                                   "--feature_init gives them", ("dff",))
+    flow_pretrain_steps: int = setting(0, "deep feature flow", "steps of the flow net alone "
+                                       "on ground-truth flow", ("dff",))
+    flow_pretrain_clips: int = setting(1000, "deep feature flow", "fresh clips the flow "
+                                       "pre-training reads", ("dff",))
+    flow_pretrain_lr: float = setting(1e-3, "deep feature flow", "flow pre-training "
+                                      "learning rate", ("dff",))
+    eval_key_intervals: tuple = setting((1, 10), "deep feature flow", "key intervals of the "
+                                        "held-out mIoU (streaming engine)", ("dff",))
 
     def clip_spec(self):
         return ClipSpec(self.frames, (self.size, self.size), self.sampling, self.stride,
@@ -205,15 +274,14 @@ EXPERIMENTS["motion_cnn_lstm_flow"] = dict(EXPERIMENTS["motion_cnn_lstm"], **_FL
 _SEGMENTATION = dict(data="synthetic:segmentation", task="segmentation", size=128,
                      frames=30, seg_classes=4, num_train=240, num_val=6, num_eval=8,
                      backbone="resnet50", width=0.5, feature_width=256, output_stride=8,
-                     flow_width=0.125, batch_size=8, epochs=6, steps_per_epoch=60, lr=1e-3,
-                     optimizer="adam", lr_schedule="cosine", warmup_epochs=0.5,
-                     key_range=9, cache="")
+                     batch_size=8, epochs=6, steps_per_epoch=60, lr=1e-3,
+                     optimizer="adam", lr_schedule="cosine", warmup_epochs=0.5, key_range=9)
 EXPERIMENTS.update({
     "seg_frame": dict(_SEGMENTATION, model="frame_seg"),
-    "seg_dff": dict(_SEGMENTATION, model="dff", feature_init="runs/seg_frame",
-                    freeze_feature=True, flow_pretrain_steps=8000, flow_pretrain_clips=1000,
-                    flow_pretrain_lr=1e-3, batch_size=16, epochs=30, steps_per_epoch=300,
-                    lr=3e-4, warmup_epochs=0.0),
+    "seg_dff": dict(_SEGMENTATION, model="dff", flow_width=0.125,
+                    feature_init="runs/seg_frame", freeze_feature=True,
+                    flow_pretrain_steps=8000, flow_pretrain_clips=1000, flow_pretrain_lr=1e-3,
+                    batch_size=16, epochs=30, steps_per_epoch=300, lr=3e-4, warmup_epochs=0.0),
 })
 
 # UCF101 fine-tuning recipes for a GPU (experiments/ucf101/README.md). The data and
@@ -264,4 +332,79 @@ def make_config(experiment="", overrides=None):
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    check_applicable(config, experiment, set(overrides))
+    return config
+
+
+def _fields():
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def models_of(name):
+    """The registered models setting `name` applies to (None: every model)."""
+    from keras_video.models import model_arguments, model_names
+
+    models = _fields()[name].metadata.get("models")
+    if models is None:
+        return None
+    if models == "builder":
+        return [m for m in model_names() if name in model_arguments(m)]
+    return [m for m in model_names() if m.startswith(tuple(models))]
+
+
+def check_applicable(config, experiment="", given=()):
+    """Refuses a setting that differs from its default but does nothing for
+    config.model (a builder that does not take it, or a stage the model has not),
+    naming the setting, where it came from and the models it applies to."""
+    from keras_video.models import model_arguments
+
+    model_arguments(config.model)  # an unknown model is named first
+    for name, field in _fields().items():
+        value = getattr(config, name)
+        if value == field.default or name in ("experiment", "model", "task"):
+            continue
+        models = models_of(name)
+        if models is None or config.model in models:
+            continue
+        source = "" if name in given or not experiment else f" (from --experiment={experiment})"
+        raise ValueError(f"--{name}{source} does not apply to --model={config.model}; it "
+                         f"applies to {_compact(models) or 'no registered model'}")
+
+
+def _compact(models):
+    """'c3d, r3d*' for a list holding c3d and every r3d depth."""
+    from keras_video.models import model_names
+
+    names = []
+    for name in models:
+        family = name.rstrip("0123456789")
+        if family in ("r3d", "r2plus1d") and family != name:
+            if all(m in models for m in model_names() if m.rstrip("0123456789") == family):
+                name = family + "*"
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
+def help_text():
+    """Every setting with its default and help line, by group, with the models it
+    applies to: what `python -m keras_video.train --help` prints."""
+    lines = []
+    by_group = {group: [] for group in GROUPS}
+    for name, field in _fields().items():
+        by_group[field.metadata["group"]].append((name, field))
+    for group, fields in by_group.items():
+        lines.append(f"\n{group} settings:")
+        for name, field in fields:
+            default = field.default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            lines.append(f"  --{name}  (default: {'empty' if shown == '' else shown})")
+            lines.append(f"      {field.metadata['help']}")
+            models = models_of(name)
+            if models is not None:
+                lines.append(f"      applies to: {_compact(models)}")
+    lines.append("\nexperiments (--experiment): " + ", ".join(sorted(EXPERIMENTS)))
+    lines.append("default experiment of a model: " + ", ".join(
+        f"{m}: {e}" for m, e in sorted(DEFAULT_EXPERIMENT.items())))
+    return "\n".join(lines)

@@ -27,16 +27,14 @@ import json
 import os
 import time
 
-from keras_video import cli  # noqa: F401  first: quiets TensorFlow's start-up logging
-
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import distribute, export, optimizers, streaming  # noqa: E402
+from keras_video import distribute, export, optimizers, run_dir, saving, streaming  # noqa: E402
 from keras_video import train as train_lib  # noqa: E402
-from keras_video.data import generate, moving_shapes, pipeline  # noqa: E402
+from keras_video.data import datasets, generate, moving_shapes, pipeline, transforms  # noqa: E402
 from keras_video.layers import FlowWarp  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 from keras_video.models.dff import dff_parts, feature_stride, propagation_model  # noqa: E402
@@ -54,9 +52,7 @@ def generate_splits(config, data_dir):
     if config.data != DATA:
         raise ValueError(f"--model={config.model} trains on --data={DATA}, not {config.data!r}")
     parts = {}
-    for split, num, offset in (("train", config.num_train, 0), ("val", config.num_val, 1),
-                               ("test", config.num_eval, 2)):
-        seed = config.seed + offset
+    for split, num, seed in datasets.synthetic_splits(config):
         # Every generation argument is in the name: another size is another folder
         # (generate refuses to rewrite a folder with different arguments).
         out = os.path.join(data_dir, f"segmentation_{split}_{num}_{config.size}px_"
@@ -261,6 +257,19 @@ def evaluate_streaming(model, frames, masks, num_classes, mode="dff", key_interv
     return evaluate_engine(engine, frames, masks, num_classes)
 
 
+def heldout_metrics(model, model_name, frames, masks, num_classes, key_intervals=(1, 10)):
+    """The held-out metrics of a segmentation run: mIoU and frames/s of the streaming
+    engine at each key interval (dff: miou_kN, fps_kN) or per frame (frame_seg)."""
+    if model_name != "dff":
+        scores = evaluate_streaming(model, frames, masks, num_classes, "per_frame")
+        return {"miou": scores["miou"], "fps": scores["fps"]}
+    results = {}
+    for interval in key_intervals:
+        scores = evaluate_streaming(model, frames, masks, num_classes, "dff", int(interval))
+        results.update({f"miou_k{interval}": scores["miou"], f"fps_k{interval}": scores["fps"]})
+    return results
+
+
 def evaluate_engine(engine, frames, masks, num_classes):
     """`evaluate_streaming` with a ready (warmed-up) StreamingSegmenter."""
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -283,16 +292,9 @@ def evaluate_engine(engine, frames, masks, num_classes):
 
 def _frames_to_model(frames, size):
     """uint8 [B, H, W, 3] -> float32 [B, height, width, 3], resized as
-    keras_video.export does (area when shrinking, bilinear otherwise)."""
-    height, width = size
-    shape = tf.shape(frames)
-    x = tf.cast(frames, tf.float32)
-    same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
-    shrink = tf.logical_or(shape[1] > height, shape[2] > width)
-    resized = tf.cond(shrink, lambda: tf.image.resize(x, (height, width), method="area"),
-                      lambda: tf.image.resize(x, (height, width), method="bilinear"))
-    return tf.ensure_shape(tf.cond(same, lambda: x, lambda: resized),
-                           [None, height, width, 3])
+    keras_video.export does (transforms.resize_like_opencv)."""
+    return tf.ensure_shape(transforms.resize_like_opencv(frames, size),
+                           [None, *size, 3])
 
 
 def export_dff(model, export_dir, class_names, extra=None):
@@ -367,7 +369,7 @@ def load_feature_task(model, path):
         raise FileNotFoundError(
             f"{path}: no trained model to start N_feat and N_task from (--feature_init); "
             "train the per-frame model first: python -m keras_video.train --model=frame_seg")
-    source = dff_parts(keras.saving.load_model(path, compile=False))
+    source = dff_parts(saving.load_model(path, compile=False))
     target = dff_parts(model)
     for index, name in ((0, "feature_net"), (2, "task_net")):
         theirs, ours = source[index].get_weights(), target[index].get_weights()
@@ -452,15 +454,11 @@ def train_dff(config, overwrite=False):
     """The whole job for a dff / frame_seg TrainConfig; returns the held-out metrics."""
     if config.model not in MODELS:
         raise ValueError(f"train_dff trains {MODELS}, not {config.model!r}")
-    model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
+    model_dir = config.model_dir or run_dir.default_path(config.experiment, config.model)
     config = dataclasses.replace(config, model_dir=model_dir, task="segmentation")
-    os.makedirs(model_dir, exist_ok=True)
-    paths = {"logs": os.path.join(model_dir, "logs"),
-             "backup": os.path.join(model_dir, "backup"),
-             "best": os.path.join(model_dir, train_lib.BEST_MODEL),
-             "export": os.path.join(model_dir, "export"),
-             "flow": os.path.join(model_dir, FLOW_PRETRAIN_WEIGHTS)}
-    metrics_path = os.path.join(model_dir, train_lib.METRICS_FILE)
+    run = run_dir.RunDir(model_dir).create()
+    paths = {"logs": run.logs_dir, "backup": run.backup_dir, "best": run.best_model_path,
+             "export": run.export_dir, "flow": run.file(FLOW_PRETRAIN_WEIGHTS)}
     done = train_lib.finished_metrics(model_dir, overwrite)
     if done is not None:
         return done
@@ -475,18 +473,17 @@ def train_dff(config, overwrite=False):
     if config.freeze_feature and not (config.model == "dff" and config.feature_init):
         raise ValueError("--freeze_feature keeps N_feat and N_task as --feature_init gives "
                          "them: it needs --model=dff and --feature_init")
-    parts = generate_splits(config, config.data_dir or os.path.join(model_dir, "data"))
+    parts = generate_splits(config, config.data_dir or run.data_dir)
     num_classes = config.seg_classes
     class_names = list(moving_shapes.class_names(num_classes))
     train_frames, train_masks, _ = load_clips(parts["train"], num_classes)
     val_frames, val_masks, val_metas = load_clips(parts["val"], num_classes)
     num_frames = train_frames.shape[1]
     model_args = model_config(config, num_classes)
-    with open(os.path.join(model_dir, train_lib.CONFIG_FILE), "w") as f:
-        json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
-                             if k != "quiet"},
-                   "model_config": model_args, "class_names": class_names,
-                   "eval_data": parts["test"]}, f, indent=2)
+    run.write_config({"train": {k: v for k, v in dataclasses.asdict(config).items()
+                                if k != "quiet"},
+                      "model_config": model_args, "class_names": class_names,
+                      "eval_data": parts["test"]})
 
     steps_per_epoch = config.steps_per_epoch or max(
         1, len(train_frames) * num_frames // config.batch_size)
@@ -538,7 +535,7 @@ def train_dff(config, overwrite=False):
                      training=False)))
     sample_x = {k: v.numpy()[picks] for k, v in sample_x.items()}
     callbacks = [
-        keras.callbacks.BackupAndRestore(paths["backup"]),
+        distribute.BackupAndRestore(paths["backup"]),
         train_lib.BestModelCheckpoint(paths["best"], model),
         keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
         OverlaySummaries(os.path.join(paths["logs"], "images"), sample_x,
@@ -549,26 +546,17 @@ def train_dff(config, overwrite=False):
               verbose=2 if config.quiet else 1)
     train_time = time.time() - start
 
-    best = keras.saving.load_model(paths["best"], compile=False)
+    best = run.load_best_model()
     test_frames, test_masks, _ = load_clips(parts["test"], num_classes)
-    results = {}
-    if config.model == "dff":
-        for interval in config.eval_key_intervals:
-            scores = evaluate_streaming(best, test_frames, test_masks, num_classes, "dff",
-                                        int(interval))
-            results.update({f"miou_k{interval}": scores["miou"],
-                            f"fps_k{interval}": scores["fps"]})
-    else:
-        scores = evaluate_streaming(best, test_frames, test_masks, num_classes, "per_frame")
-        results.update({"miou": scores["miou"], "fps": scores["fps"]})
+    results = heldout_metrics(best, config.model, test_frames, test_masks, num_classes,
+                              config.eval_key_intervals)
     if flow_stats:
         results.update(flow_stats)
-    export_dff(best, paths["export"], class_names,
-               extra={"model": config.model, "experiment": config.experiment})
-    with open(metrics_path, "w") as f:
-        json.dump({"metrics": results, "train_seconds": train_time,
-                   "total_seconds": time.time() - start, "eval_data": parts["test"]},
-                  f, indent=2)
+    run_dir.replace_folder(lambda folder: export_dff(
+        best, folder, class_names,
+        extra={"model": config.model, "experiment": config.experiment}), paths["export"])
+    run.write_metrics({"metrics": results, "train_seconds": train_time,
+                       "total_seconds": time.time() - start, "eval_data": parts["test"]})
     print(f"\nmodel directory : {model_dir}")
     print(f"best model      : {paths['best']}")
     print(f"SavedModel      : {paths['export']}  (signatures "

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_video import run_dir
 from keras_video.data.sources import Samples
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -188,6 +189,17 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._weights_path, self._training_metadata_path = _backup_files(directory)
         self._prev_weights_path = f"{self._weights_path}.bkp"
         self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+
+    def _save_model(self):
+        """The weights, then the epoch they belong to, each written to a temporary file
+        and renamed into place (keras_video.run_dir): Keras writes both in place, and a
+        run killed during that write left a backup that does not load. A kill between
+        the two renames resumes from the previous epoch with these weights."""
+        os.makedirs(self.backup_dir, exist_ok=True)
+        with run_dir.atomic_path(self._weights_path) as temporary:
+            self.model.save_weights(temporary, overwrite=True)
+        run_dir.write_json(self._training_metadata_path,
+                           {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
     def on_train_begin(self, logs=None):
         self._point_at(self.restore_dir)

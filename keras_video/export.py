@@ -43,11 +43,7 @@ def serving_fn(model, clip):
         shape = tf.shape(frames)
         batch, steps = shape[0], shape[1]
         x = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
-        x = tf.cast(x, tf.float32)
-        shrink = tf.logical_or(shape[2] > height, shape[3] > width)
-        x = tf.cond(shrink,
-                    lambda: tf.image.resize(x, (height, width), method="area"),
-                    lambda: tf.image.resize(x, (height, width), method="bilinear"))
+        x = transforms.resize_like_opencv(x, (height, width))
         if clip.grayscale:
             x = tf.image.rgb_to_grayscale(x)
         x = transforms.eval_views(x, view)[0]  # the centre crop, as `evaluate` reads

@@ -13,25 +13,9 @@ import os
 import tempfile
 import warnings
 
-import keras
 import numpy as np
 
-
-def _leaves(model):
-    """The layers holding weights, nested models and TimeDistributed unwrapped."""
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
-        if isinstance(inner, keras.Model):
-            yield from _leaves(inner)
-        elif inner.weights:
-            yield inner
-
-
-def head_layer(model):
-    leaves = list(_leaves(model))
-    if not leaves:
-        raise ValueError(f"model {model.name!r} has no layer with weights")
-    return leaves[-1]
+from keras_video.conversion.torch_weights import head_layer
 
 
 def freeze_until(model, prefix):

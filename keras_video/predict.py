@@ -20,35 +20,44 @@ import json
 import os
 import sys
 
-from keras_video import cli
+from keras_video import runtime
+
+if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
+    runtime.start()
+
+from keras_video import cli  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from keras_video import export  # noqa: E402
+from keras_video import export, run_dir  # noqa: E402
 from keras_video.data import decode, pipeline  # noqa: E402
 from keras_video.data.pipeline import ClipSpec  # noqa: E402
 
-flags.DEFINE_string("model_dir", None, "training run directory (or its export/ folder)",
-                    required=True)
-flags.DEFINE_integer("top_k", 5, "classes listed per input (classification)")
-flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"],
-                  "skip: print an error line for a bad input and go on")
-flags.DEFINE_enum("mode", "dff", ["dff", "per_frame", "dis"],
-                  "segmentation: flow of the propagated frames (streaming engine)")
-flags.DEFINE_integer("key_interval", 10, "segmentation: a key frame every this many frames")
-flags.DEFINE_string("output", None, "segmentation: write the overlaid video here (.mp4: "
-                    "mp4v, else MJPG); one input only")
-flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
+
+def define_flags():
+    """The command's flags (defined when it runs, so that importing this module into a
+    process with other commands defines nothing)."""
+    flags.DEFINE_string("model_dir", None,
+                        "training run directory (or its export/ folder)", required=True)
+    flags.DEFINE_integer("top_k", 5, "classes listed per input (classification)")
+    flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"],
+                      "skip: print an error line for a bad input and go on")
+    flags.DEFINE_enum("mode", "dff", ["dff", "per_frame", "dis"],
+                      "segmentation: flow of the propagated frames (streaming engine)")
+    flags.DEFINE_integer("key_interval", 10,
+                         "segmentation: a key frame every this many frames")
+    flags.DEFINE_string("output", None, "segmentation: write the overlaid video here "
+                        "(.mp4: mp4v, else MJPG); one input only")
+    flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
 
 
 class Predictor:
     """Runs the exported `serve` signature on decoded clips."""
 
     def __init__(self, model_dir):
-        export_dir = os.path.join(model_dir, "export")
-        export_dir = export_dir if os.path.isdir(export_dir) else model_dir
+        export_dir = run_dir.export_dir_of(model_dir)
         self.meta = export.load_meta(export_dir)
         self.clip = ClipSpec(**self.meta["clip"]).for_eval()
         self.serve = tf.saved_model.load(export_dir).signatures["serve"]
@@ -72,20 +81,18 @@ class SegmentationPredictor:
     """Segments a video with the streaming engine on a dff / frame_seg run's best model."""
 
     def __init__(self, model_dir, meta, mode="dff", key_interval=10):
-        import keras
+        from keras_video import saving, streaming
 
-        from keras_video import streaming
-
-        export_dir = os.path.join(model_dir, "export")
-        run_dir = model_dir if os.path.isdir(export_dir) else os.path.dirname(
+        export_dir = os.path.join(model_dir, run_dir.EXPORT)
+        run = model_dir if os.path.isdir(export_dir) else os.path.dirname(
             os.path.abspath(model_dir))
-        path = os.path.join(run_dir, "best.keras")
+        path = run_dir.RunDir(run).best_model_path
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: missing; the streaming engine needs the run's "
                                     "Keras model beside its export/")
         self.meta = meta
         self.num_classes = len(meta["class_names"])
-        self.engine = streaming.StreamingSegmenter(keras.saving.load_model(path, compile=False),
+        self.engine = streaming.StreamingSegmenter(saving.load_model(path, compile=False),
                                                    mode, key_interval, output="labels")
         self.engine.warmup()
 
@@ -99,7 +106,7 @@ class SegmentationPredictor:
         capture.release()
         writer, results = None, []
         try:
-            for frame, result in _paired(streaming.read_video_frames(path), self.engine):
+            for frame, result in _paired(decode.iter_video_frames(path), self.engine):
                 results.append(result)
                 if output is None:
                     continue
@@ -141,8 +148,7 @@ def _video_writer(path, fps, size):
 
 
 def _export_meta(model_dir):
-    export_dir = os.path.join(model_dir, "export")
-    return export.load_meta(export_dir if os.path.isdir(export_dir) else model_dir)
+    return export.load_meta(run_dir.export_dir_of(model_dir))
 
 
 def main(argv):
@@ -156,11 +162,17 @@ def main(argv):
     if FLAGS.output:
         raise ValueError("--output writes segmentation videos; "
                          f"{FLAGS.model_dir} is a {meta.get('task')} model")
-    predictor = Predictor(flags.FLAGS.model_dir)
+    predictor = Predictor(FLAGS.model_dir)
+    _print_lines(paths, lambda path: {"prediction": predictor(path, FLAGS.top_k)})
+
+
+def _print_lines(paths, result_of):
+    """One JSON line per input, {"path": ..., **result_of(path)}; a bad input stops the
+    command (--on_bad_sample=error) or gets an error line (skip), counted at the end."""
     failed = 0
     for path in paths:
         try:
-            line = {"path": path, "prediction": predictor(path, flags.FLAGS.top_k)}
+            line = {"path": path, **result_of(path)}
         except decode.BadSampleError as e:
             if flags.FLAGS.on_bad_sample == "error":
                 raise
@@ -176,19 +188,9 @@ def _segment(paths, meta):
     if FLAGS.output and len(paths) > 1:
         raise ValueError(f"--output takes one input video, got {len(paths)}")
     predictor = SegmentationPredictor(FLAGS.model_dir, meta, FLAGS.mode, FLAGS.key_interval)
-    failed = 0
-    for path in paths:
-        try:
-            line = {"path": path, **predictor(path, FLAGS.output, FLAGS.alpha)}
-        except decode.BadSampleError as e:
-            if FLAGS.on_bad_sample == "error":
-                raise
-            failed += 1
-            line = {"path": path, "error": e.problem}
-        print(json.dumps(line), flush=True)
-    if failed:
-        print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
+    _print_lines(paths, lambda path: predictor(path, FLAGS.output, FLAGS.alpha))
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

@@ -1,8 +1,8 @@
 """Segmenting a video frame by frame with Deep Feature Flow: the streaming engine.
 
-    model = keras.saving.load_model("dff.keras")          # a "dff" or "frame_seg" model
+    model = keras_video.saving.load_model("dff.keras")          # a "dff" or "frame_seg" model
     engine = StreamingSegmenter(model, mode="dff", key_interval=10, output="labels")
-    for result in engine.run(read_video_frames("clip.mp4")):
+    for result in engine.run(keras_video.data.decode.iter_video_frames("clip.mp4")):
         result.index, result.output, result.is_key, result.seconds
 
 Frame i is a key frame when i % key_interval == 0. A key frame runs N_feat once and its
@@ -25,20 +25,26 @@ frame costs the network, not Python; the result comes back as NumPy (probabiliti
 of each step traces it: call `warmup()` first for representative timings.
 
 Frames are RGB, uint8 or float in [0, 255], of any size: a frame of another size than
-the model's input is resized (cv2.INTER_AREA when shrinking, bilinear otherwise) and
-the output is at the model's size.
+the model's input is resized (keras_video.data.decode.resize_frame: INTER_AREA when
+shrinking, bilinear otherwise) and the output is at the model's size.
 """
 
 import argparse
 import dataclasses
 import time
 
-import cv2
-import numpy as np
-import tensorflow as tf
+from keras_video import runtime
 
-from keras_video.layers import FlowWarp
-from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride
+if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
+    runtime.start()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_video.data import decode  # noqa: E402
+from keras_video.layers import FlowWarp  # noqa: E402
+from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride  # noqa: E402
 
 MODES = ("dff", "dis", "per_frame")
 OUTPUTS = ("probabilities", "labels")
@@ -72,21 +78,6 @@ def flow_to_feature_grid(flow, grid_shape, stride=FEATURE_STRIDE):
     padded = cv2.copyMakeBorder(flow, 0, stride * h - height, 0, stride * w - width,
                                 cv2.BORDER_REPLICATE)
     return cv2.resize(padded, (w, h), interpolation=cv2.INTER_AREA) / np.float32(stride)
-
-
-def read_video_frames(path):
-    """Decodes a video with OpenCV one frame at a time, yielding RGB uint8 [H, W, 3]."""
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise OSError(f"cannot open video {path}")
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
 
 
 class StreamingSegmenter:
@@ -148,12 +139,7 @@ class StreamingSegmenter:
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[-1] != 3:
             raise ValueError(f"expected an RGB frame [H, W, 3], got shape {frame.shape}")
-        height, width = self.frame_size
-        if frame.shape[:2] != (height, width):
-            shrink = frame.shape[0] > height or frame.shape[1] > width
-            frame = cv2.resize(frame, (width, height),
-                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return frame.astype(np.float32)
+        return decode.resize_frame(frame, self.frame_size).astype(np.float32)
 
     def is_key(self, index):
         return index % self.key_interval == 0
@@ -229,13 +215,13 @@ def main(argv=None):
     parser.add_argument("--out", help="write the label maps here (.npz, key 'labels')")
     args = parser.parse_args(argv)
 
-    import keras
+    from keras_video import saving
 
-    engine = StreamingSegmenter(keras.saving.load_model(args.model), args.mode,
+    engine = StreamingSegmenter(saving.load_model(args.model), args.mode,
                                 args.key_interval, output="labels")
     engine.warmup()
     labels, results = [], []
-    for result in engine.run(read_video_frames(args.video)):
+    for result in engine.run(decode.iter_video_frames(args.video)):
         results.append(result)
         labels.append(result.output.astype(np.int32))
         if args.max_frames and len(results) >= args.max_frames:

@@ -6,14 +6,19 @@ A killed run started again with the same --model_dir resumes where it stopped.
 """
 
 import dataclasses
-import json
 import math
 import os
 import shutil
+import sys
 import time
 import typing
 
-from keras_video import cli  # first: quiets TensorFlow's start-up logging
+from keras_video import runtime
+
+if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
+    runtime.start()
+
+from keras_video import cli  # noqa: E402
 
 import cv2  # noqa: E402
 import keras  # noqa: E402
@@ -22,39 +27,39 @@ import tensorflow as tf  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
 from keras_video import (configs, distribute, evaluation, export, features,  # noqa: E402
-                         finetune, hardware, optimizers)
+                         finetune, hardware, optimizers, run_dir)
 from keras_video.data import datasets  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402
 from keras_video.losses import RootMeanSquaredError  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 from keras_video.summaries import ImageSummaries  # noqa: E402
 
-CONFIG_FILE = "config.json"
-BEST_MODEL = "best.keras"
-METRICS_FILE = "metrics.json"
+CONFIG_FILE = run_dir.CONFIG
+BEST_MODEL = run_dir.BEST_MODEL
+METRICS_FILE = run_dir.METRICS
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves `model_to_save` when `monitor` improves; remembers the best across resumes
-    (keras.callbacks.ModelCheckpoint forgets it, and would overwrite a better model)."""
+    (keras.callbacks.ModelCheckpoint forgets it, and would overwrite a better model).
+    The model and its score file are each written atomically (keras_video.run_dir)."""
 
     def __init__(self, path, model_to_save, monitor="val_loss"):
         super().__init__()
         self.path, self.model_to_save, self.monitor = path, model_to_save, monitor
         self.state_path = path + ".json"
         self.best = math.inf
-        if os.path.isfile(self.state_path):
-            with open(self.state_path) as f:
-                self.best = json.load(f)["best"]
+        if os.path.isfile(self.state_path) and os.path.isfile(path):
+            self.best = run_dir.read_json(self.state_path)["best"]
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None or not value < self.best:
             return
         self.best = float(value)
-        self.model_to_save.save(self.path)
-        with open(self.state_path, "w") as f:
-            json.dump({"best": self.best, "epoch": epoch + 1, "monitor": self.monitor}, f)
+        run_dir.save_model(self.model_to_save, self.path)
+        run_dir.write_json(self.state_path, {"best": self.best, "epoch": epoch + 1,
+                                             "monitor": self.monitor})
 
 
 def _loss(config):
@@ -140,11 +145,9 @@ def set_mixed_precision():
 
 def finished_metrics(model_dir, overwrite):
     """The metrics of a finished run in model_dir (said so), or None to train."""
-    metrics_path = os.path.join(model_dir, METRICS_FILE)
-    if overwrite or not os.path.isfile(metrics_path):
+    done = None if overwrite else run_dir.RunDir(model_dir).finished_metrics()
+    if done is None:
         return None
-    with open(metrics_path) as f:
-        done = json.load(f)
     print(f"{model_dir} already holds a finished run (metrics: {done['metrics']}); "
           "pass --overwrite to train again, or another --model_dir.")
     return done["metrics"]
@@ -164,7 +167,7 @@ def train(config, overwrite=False):
 
 
 def _train(config, overwrite):
-    model_dir = config.model_dir or os.path.join("runs", config.experiment or config.model)
+    model_dir = config.model_dir or run_dir.default_path(config.experiment, config.model)
     config = dataclasses.replace(config, model_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)
     done = finished_metrics(model_dir, overwrite)
@@ -178,27 +181,25 @@ def _train(config, overwrite):
     # Only the chief writes into model_dir; the other workers of a multi-worker job
     # write the same files into a directory of their own and delete it at the end.
     out_dir = distribute.output_dir(model_dir, strategy)
+    run, out = run_dir.RunDir(model_dir), run_dir.RunDir(out_dir).create()
     paths = {
-        "logs": os.path.join(out_dir, "logs"),
-        "backup": os.path.join(model_dir, "backup"),  # every worker restores from here
-        "backup_write": os.path.join(out_dir, "backup"),
-        "best": os.path.join(out_dir, BEST_MODEL),
-        "export": os.path.join(out_dir, "export"),
-        "feature_cache": os.path.join(out_dir, "feature_cache"),
+        "logs": out.logs_dir,
+        "backup": run.backup_dir,  # every worker restores from here
+        "backup_write": out.backup_dir,
+        "best": out.best_model_path,
+        "export": out.export_dir,
+        "feature_cache": out.file("feature_cache"),
     }
-    metrics_path = os.path.join(out_dir, METRICS_FILE)
-    splits = datasets.load_splits(
-        config, data_dir=config.data_dir or os.path.join(out_dir, "data"))
+    splits = datasets.load_splits(config, data_dir=config.data_dir or out.data_dir)
     clip = config.clip_spec()
     task = splits.task
     config = dataclasses.replace(config, task=task)
     model_config = config.model_config(splits.num_classes)
-    with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
-        json.dump({"train": {k: v for k, v in dataclasses.asdict(config).items()
-                             if k != "quiet"},
-                   "model_config": model_config,
-                   "clip": clip.to_dict(), "class_names": splits.class_names,
-                   "eval_data": splits.test_spec}, f, indent=2)
+    out.write_config({"train": {k: v for k, v in dataclasses.asdict(config).items()
+                                if k != "quiet"},
+                      "model_config": model_config,
+                      "clip": clip.to_dict(), "class_names": splits.class_names,
+                      "eval_data": splits.test_spec})
 
     global_batch = config.batch_size
     # Clips read once for the feature cache need no cache of their own.
@@ -279,7 +280,7 @@ def _train(config, overwrite):
         distribute.barrier(strategy)
         return {}
 
-    best = keras.saving.load_model(paths["best"], compile=False)
+    best = out.load_best_model()
     test_ds = make_dataset(splits.test, eval_clip, global_batch, training=False,
                            on_bad_sample=config.on_bad_sample)
     results, picture = evaluation.evaluate(best, test_ds, task, splits.class_names)
@@ -294,12 +295,11 @@ def _train(config, overwrite):
     picture_path = os.path.join(
         model_dir, "test_scatter.png" if task == "regression" else "test_confusion.png")
     cv2.imwrite(picture_path, picture[..., ::-1])
-    export.export_saved_model(best, clip, paths["export"], task, splits.class_names,
-                              extra={"model": config.model, "experiment": config.experiment})
-    with open(metrics_path, "w") as f:
-        json.dump({"metrics": results, "train_seconds": train_time,
-                   "total_seconds": time.time() - start, "eval_data": splits.test_spec},
-                  f, indent=2)
+    run_dir.replace_folder(lambda folder: export.export_saved_model(
+        best, clip, folder, task, splits.class_names,
+        extra={"model": config.model, "experiment": config.experiment}), paths["export"])
+    out.write_metrics({"metrics": results, "train_seconds": train_time,
+                       "total_seconds": time.time() - start, "eval_data": splits.test_spec})
     distribute.barrier(strategy)  # the other workers waited for the results
     print(f"\nmodel directory : {model_dir}")
     print(f"best model      : {paths['best']}")
@@ -318,7 +318,7 @@ def define_flags():
     """One absl flag per TrainConfig field; unset flags keep the experiment's value."""
     for field in dataclasses.fields(configs.TrainConfig):
         name, default = field.name, field.default
-        help_text = f"(default from the experiment; built-in {default!r})"
+        help_text = f"{field.metadata['help']} (unset: the experiment's, else {default!r})"
         if isinstance(default, bool) or field.type == typing.Optional[bool]:
             flags.DEFINE_boolean(name, None, help_text)
         elif isinstance(default, int):
@@ -350,6 +350,15 @@ def main(argv):
     train(config_from_flags(flags.FLAGS), overwrite=flags.FLAGS.overwrite)
 
 
+HELP_FLAGS = ("--help", "-h", "-?", "--helpshort")
+
+
 if __name__ == "__main__":
+    if HELP_FLAGS[0] in sys.argv[1:] or set(HELP_FLAGS[1:]) & set(sys.argv[1:]):
+        # Grouped, with the models each setting applies to (absl lists them flat).
+        print(__doc__ + "\nusage: python -m keras_video.train [--setting=value ...]\n"
+              + configs.help_text() + "\n\n--overwrite  train again even if --model_dir "
+              "holds a finished run\n--helpfull  every flag, absl's own included")
+        sys.exit(0)
     define_flags()
     cli.run(main)

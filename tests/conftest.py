@@ -6,6 +6,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The suite runs TensorFlow with the CPU kernels the commands choose (before anything
+# imports TensorFlow); TF_ENABLE_ONEDNN_OPTS=0 or 1 in the environment overrides it.
+from keras_video import runtime  # noqa: E402
+
+runtime.configure()
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

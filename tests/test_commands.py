@@ -72,12 +72,11 @@ json.dump(out, open(out_path, "w"))
 
 
 def test_saved_model_matches_keras_in_a_separate_process(trained_run, tmp_path, monkeypatch):
-    import keras
-
+    from keras_video import saving
     from keras_video.data import decode, sources
 
     model_dir, _ = trained_run
-    model = keras.saving.load_model(os.path.join(model_dir, "best.keras"))
+    model = saving.load_model(os.path.join(model_dir, "best.keras"))
     meta = json.load(open(os.path.join(model_dir, "export", "meta.json")))
     rng = np.random.default_rng(0)
     at_size = rng.integers(0, 256, (3, 30, 32, 32, 3), dtype=np.uint8)

@@ -37,7 +37,7 @@ def _outputs_and_gradients(layer, x):
     ((3, 7, 7), (1, 2, 2), 3),  # an RGB stem: TensorFlow's own gradient
     (3, 1, 16),                # stride 1: the Keras layer itself
 ])
-@pytest.mark.parametrize("stride1_gradient", [True, False])  # e.g. AVX2 / AVX-512 CPUs
+@pytest.mark.parametrize("stride1_gradient", [True, False])  # oneDNN off / on
 def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels,
                                                      stride1_gradient, monkeypatch):
     monkeypatch.setattr(conv3d_module, "use_stride1_gradient", lambda: stride1_gradient)
@@ -70,7 +70,10 @@ def test_conv3d_matches_keras_outputs_and_gradients(kernel, strides, channels,
     (2, None, (2, 7, 9, 8, 4)),        # C3D pool2-5, odd sizes floor as in Keras
     ((2, 1, 1), None, (2, 6, 4, 4, 4)),  # time only
 ])
-def test_max_pooling3d_matches_keras_outputs_and_gradients(pool, strides, shape):
+@pytest.mark.parametrize("two_d", [True, False])  # oneDNN off / on
+def test_max_pooling3d_matches_keras_outputs_and_gradients(pool, strides, shape, two_d,
+                                                           monkeypatch):
+    monkeypatch.setattr(conv3d_module, "use_2d_max_pools", lambda: two_d)
     # Distinct values: no ties, so the gradient has one answer.
     x = np.random.default_rng(1).permutation(np.prod(shape)).reshape(shape).astype("float32")
     ours = MaxPooling3D(pool, strides=strides)
@@ -81,7 +84,7 @@ def test_max_pooling3d_matches_keras_outputs_and_gradients(pool, strides, shape)
     # An input that is the maximum of several overlapping windows sums their gradients
     # in another order: equal to float rounding.
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-6, atol=0)
-    assert "MaxPool3DGrad" not in ops
+    assert ("MaxPool3DGrad" in ops) == (not two_d)
 
 
 def test_layers_round_trip_through_keras_saving(tmp_path):

@@ -201,3 +201,12 @@ def test_truncated_mjpeg_names_the_file(tmp_path, oscillation_videos):
     with pytest.raises(BadSampleError) as info:
         decode.read_clip(path, 30, "uniform", size=(64, 64))
     assert info.value.path == path
+
+
+def test_iter_video_frames_names_a_file_it_cannot_open():
+    from keras_video.data import decode
+
+    for name, problem in (("empty.mp4", "file is empty"), ("not_a_video.avi", "cannot open")):
+        with pytest.raises(decode.BadSampleError, match=problem) as error:
+            next(decode.iter_video_frames(os.path.join(VIDEOS, name)))
+        assert error.value.path.endswith(name)

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_video.conversion import torch_weights
 from keras_video.layers import FlowWarp
 from keras_video.models import build_model, dff, model_names, resnet2d
 
@@ -111,7 +112,7 @@ def test_resnet50_has_torchvision_layout_and_matches_pytorch():
     assert sum(p.numel() for p in net.parameters()) == 25_557_032
     model = resnet2d.resnet_classifier(50, input_shape=(64, 80, 3))
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 25_557_032
-    resnet2d.load_torch_resnet_state_dict(model, net.state_dict())
+    torch_weights.load_state_dict(model, net.state_dict())
     images = _images(64, 80)
     with torch.no_grad():
         expected = net(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy()
@@ -123,7 +124,7 @@ def test_resnet50_has_torchvision_layout_and_matches_pytorch():
 def test_dilated_backbone_matches_pytorch_at_output_stride_16(depth):
     net = _random_torch_resnet(depth, dilate_last=True, seed=depth)
     model = resnet2d.resnet_backbone(depth, SIZE, output_stride=16)
-    resnet2d.load_torch_resnet_state_dict(model, net.state_dict(), skip_head=True)
+    torch_weights.load_state_dict(model, net.state_dict(), skip_head=True)
     images = _images(*SIZE[:2])
     with torch.no_grad():
         expected = net.features(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy()
@@ -146,12 +147,12 @@ def test_real_torchvision_state_dicts_load():
                       shapes.items()}
         depth = int(name[6:])
         backbone = resnet2d.resnet_backbone(depth, (32, 32, 3), output_stride=16)
-        resnet2d.load_torch_resnet_state_dict(backbone, state_dict, skip_head=True)
+        torch_weights.load_state_dict(backbone, state_dict, skip_head=True)
         np.testing.assert_array_equal(backbone.get_layer("layer4_1_conv2").kernel.numpy(),
                                       state_dict["layer4.1.conv2.weight"].transpose(2, 3, 1, 0))
         if depth == 50:  # the fc too
             classifier = resnet2d.resnet_classifier(depth, (32, 32, 3))
-            resnet2d.load_torch_resnet_state_dict(classifier, state_dict)
+            torch_weights.load_state_dict(classifier, state_dict)
 
 
 def test_width_multiplier_and_output_strides():

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, run_module
 from keras_video import dff_training
+from keras_video.data import decode
 
 TINY = ["--size=64", "--frames=12", "--num_train=2", "--num_val=1", "--num_eval=1",
         "--backbone=resnet18", "--width=0.125", "--feature_width=16", "--output_stride=8",
@@ -41,6 +42,22 @@ def dff_run(tmp_path_factory, frame_run):
         "--eval_key_intervals=1,5", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return str(model_dir), result.stdout
+
+
+def test_evaluate_scores_a_dff_run_as_training_did(dff_run):
+    """`evaluate` on a segmentation run: the streaming engine's held-out mIoU at the key
+    intervals asked for, equal to training's own figure at the same interval."""
+    model_dir, _ = dff_run
+    output = os.path.join(model_dir, "eval_k5.json")
+    result = run_module("keras_video.evaluate", f"--model_dir={model_dir}",
+                        "--key_intervals=5", f"--output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(output) as f:
+        evaluated = json.load(f)
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        trained = json.load(f)["metrics"]
+    assert set(evaluated) == {"miou_k5", "fps_k5"}
+    assert evaluated["miou_k5"] == pytest.approx(trained["miou_k5"], abs=1e-6)
 
 
 def _test_clip(model_dir):
@@ -88,7 +105,7 @@ def test_fixed_feature_network_keeps_key_frames_equal_to_the_per_frame_model(fra
     # ... while the flow net did train.
     assert any(np.any(w.numpy() != 0) for w in dff.get_layer("flow_net")
                .get_layer("predict_flow").weights)
-    frames = np.stack(list(streaming.read_video_frames(_test_clip(dff_run[0]))))
+    frames = np.stack(list(decode.iter_video_frames(_test_clip(dff_run[0]))))
     per_frame = streaming.StreamingSegmenter(frame_seg, "per_frame", output="probabilities")
     engine = streaming.StreamingSegmenter(dff, "dff", 5, output="probabilities")
     for expected, result in zip(per_frame.run(frames), engine.run(frames)):
@@ -243,7 +260,7 @@ def test_export_signatures_reproduce_the_engine(dff_run, tmp_path):
     from keras_video import streaming
 
     model_dir, _ = dff_run
-    frames = np.stack(list(streaming.read_video_frames(_test_clip(model_dir))))[:7]
+    frames = np.stack(list(decode.iter_video_frames(_test_clip(model_dir))))[:7]
     np.save(tmp_path / "frames.npy", frames)
     result = subprocess.run(
         [sys.executable, "-c", CLIENT, os.path.join(model_dir, "export"),

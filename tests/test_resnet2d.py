@@ -5,6 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from keras_video.conversion import torch_weights  # noqa: E402
 from keras_video.models import resnet2d  # noqa: E402
 import torch_reference  # noqa: E402
 
@@ -47,7 +48,7 @@ def _max_abs_diff(torch_net, keras_model, height, width, seed=1):
 def resnet18_pair():
     torch_net = _random_torch_resnet(18)
     keras_model = resnet2d.resnet_classifier(18, input_shape=(None, None, 3))
-    resnet2d.load_torch_resnet_state_dict(keras_model, torch_net.state_dict())
+    torch_weights.load_state_dict(keras_model, torch_net.state_dict())
     return torch_net, keras_model
 
 
@@ -67,7 +68,7 @@ def test_resnet18_matches_pytorch(resnet18_pair, height, width):
 def test_resnet34_matches_pytorch():
     torch_net = _random_torch_resnet(34, seed=2)
     keras_model = resnet2d.resnet_classifier(34, input_shape=(64, 80, 3))
-    resnet2d.load_torch_resnet_state_dict(keras_model, torch_net.state_dict())
+    torch_weights.load_state_dict(keras_model, torch_net.state_dict())
     diff = _max_abs_diff(torch_net, keras_model, 64, 80)
     print(f"resnet34 64x80: max |keras - torch| = {diff:.2e}")
     assert diff <= TOLERANCE
@@ -93,8 +94,8 @@ def test_backbone_loads_without_head(backbone18, tmp_path):
     torch_net = _random_torch_resnet(18)
     state_dict = torch_net.state_dict()
     with pytest.raises(ValueError, match=r"unused key 'fc\.weight'"):
-        resnet2d.load_torch_resnet_state_dict(backbone18, state_dict)
-    resnet2d.load_torch_resnet_state_dict(backbone18, state_dict, skip_head=True)
+        torch_weights.load_state_dict(backbone18, state_dict)
+    torch_weights.load_state_dict(backbone18, state_dict, skip_head=True)
     np.testing.assert_array_equal(
         backbone18.get_layer("layer3_1_bn2").moving_variance.numpy(),
         state_dict["layer3.1.bn2.running_var"].numpy(),
@@ -102,13 +103,13 @@ def test_backbone_loads_without_head(backbone18, tmp_path):
     # The same through a .pth file, as torchvision ships them.
     path = tmp_path / "resnet18.pth"
     torch.save(state_dict, path)
-    resnet2d.load_torchvision_checkpoint(backbone18, path, skip_head=True)
+    torch_weights.load_torch_file(backbone18, path, skip_head=True)
 
 
 def test_module_prefix_accepted(backbone18):
     state_dict = _random_torch_resnet(18, seed=3).state_dict()
     prefixed = {f"module.{key}": value.numpy() for key, value in state_dict.items()}
-    resnet2d.load_torch_resnet_state_dict(backbone18, prefixed, skip_head=True)
+    torch_weights.load_state_dict(backbone18, prefixed, skip_head=True)
     np.testing.assert_allclose(
         backbone18.get_layer("layer2_0_downsample_0").kernel.numpy(),
         state_dict["layer2.0.downsample.0.weight"].numpy().transpose(2, 3, 1, 0),
@@ -119,8 +120,8 @@ def test_classifier_with_new_head_skips_fc():
     keras_model = resnet2d.resnet_classifier(18, input_shape=(64, 64, 3), num_classes=10)
     state_dict = torch_reference.resnet(18).state_dict()
     with pytest.raises(ValueError, match="shape mismatch for 'fc.weight'"):
-        resnet2d.load_torch_resnet_state_dict(keras_model, state_dict)
-    resnet2d.load_torch_resnet_state_dict(keras_model, state_dict, skip_head=True)
+        torch_weights.load_state_dict(keras_model, state_dict)
+    torch_weights.load_state_dict(keras_model, state_dict, skip_head=True)
 
 
 @pytest.mark.parametrize(
@@ -138,6 +139,36 @@ def test_bad_state_dict_raises_naming_the_key(backbone18, change, message):
     change(state_dict)
     before = backbone18.get_layer("conv1").kernel.numpy()
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        resnet2d.load_torch_resnet_state_dict(backbone18, state_dict, skip_head=True)
+        torch_weights.load_state_dict(backbone18, state_dict, skip_head=True)
     # Validation happens before any assignment: a failed load changes nothing.
     np.testing.assert_array_equal(backbone18.get_layer("conv1").kernel.numpy(), before)
+
+
+NO_TORCH = r"""
+import sys
+import numpy as np
+sys.modules["torch"] = None  # importing torch now fails: the reader must not need it
+from keras_video.models.backbones import frame_backbone
+model, _ = frame_backbone("resnet18", (64, 64, 3), weights=sys.argv[1])
+np.save(sys.argv[2], model.get_layer("layer3_1_bn2").moving_variance.numpy())
+"""
+
+
+def test_backbone_weights_pth_needs_no_pytorch(tmp_path):
+    """--backbone_weights=x.pth reads the file with keras_video's own reader, as
+    --pretrained does (keras_video.conversion.torch_file)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    state_dict = _random_torch_resnet(18, seed=5).state_dict()
+    path = tmp_path / "resnet18.pth"
+    torch.save(state_dict, path)
+    out = tmp_path / "var.npy"
+    result = subprocess.run([sys.executable, "-c", NO_TORCH, str(path), str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": ROOT, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(out),
+                                  state_dict["layer3.1.bn2.running_var"].numpy())

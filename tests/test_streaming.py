@@ -8,6 +8,7 @@ import pytest
 
 from conftest import write_video
 from keras_video import streaming
+from keras_video.data import decode
 from keras_video.layers import FlowWarp
 from keras_video.models import build_model, dff
 
@@ -158,7 +159,7 @@ def test_labels_output_resizing_and_video_input(model, frames, tmp_path):
     # Frames twice the model's size, through an MJPG file decoded by OpenCV.
     big = [cv2.resize(f, (128, 96), interpolation=cv2.INTER_LINEAR) for f in frames[:4]]
     path = write_video(tmp_path / "clip.avi", np.stack(big))
-    decoded = list(streaming.read_video_frames(path))
+    decoded = list(decode.iter_video_frames(path))
     assert len(decoded) == 4 and decoded[0].shape == (96, 128, 3)
 
     probs = streaming.StreamingSegmenter(model, "dff", key_interval=2)

@@ -177,3 +177,21 @@ def test_cache_of_whole_videos_keeps_the_random_temporal_crop(tmp_path):
     for (x1, y1), (x2, y2) in zip(epochs(), again):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("shape,size", [
+    ((48, 64, 3), (24, 32)),   # shrink by 2: INTER_AREA
+    ((50, 70, 3), (32, 45)),   # shrink by a fraction
+    ((24, 32, 3), (40, 50)),   # grow: INTER_LINEAR
+    ((24, 32, 1), (24, 32)),   # already the size: unchanged
+])
+def test_resize_like_opencv_matches_decode_resize_frame(shape, size):
+    """The one TensorFlow resize (SavedModel, TFRecord reader, DFF export) and the one
+    NumPy resize (decode.resize_frame, OpenCV) agree to rounding."""
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    ours = transforms.resize_like_opencv(tf.constant(frame[None]), size).numpy()[0]
+    theirs = decode.resize_frame(frame, size)
+    theirs = theirs.reshape(*size, shape[-1]).astype(np.float32)
+    assert ours.shape == (*size, shape[-1]) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, atol=1.0)  # OpenCV rounds to uint8
+    assert np.mean(np.abs(ours - theirs)) < 0.3

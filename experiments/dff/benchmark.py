@@ -33,7 +33,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from keras_video import cli  # noqa: E402,F401  quiets TensorFlow's start-up logging
+from keras_video import runtime  # noqa: E402
+
+runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
 import cv2  # noqa: E402
 import keras  # noqa: E402

@@ -43,6 +43,13 @@ class Splits:
         return len(self.class_names) if self.class_names else None
 
 
+def synthetic_splits(config):
+    """(split, videos, seed) of a generated data set: train, validation and test are
+    independent draws (seeds seed, seed + 1, seed + 2), so the test videos are fresh."""
+    return (("train", config.num_train, config.seed), ("val", config.num_val, config.seed + 1),
+            ("test", config.num_eval, config.seed + 2))
+
+
 def _synthetic(config, data_dir):
     import numpy as np
 
@@ -52,11 +59,10 @@ def _synthetic(config, data_dir):
     if name not in SYNTHETIC:
         raise ValueError(f"unknown synthetic data set {name!r}; choose one of {SYNTHETIC}")
     parts = {}
-    for split, num, offset in (("train", config.num_train, 0), ("val", config.num_val, 1),
-                               ("test", config.num_eval, 2)):
-        out = os.path.join(data_dir, f"{name}_{split}_{num}_seed{config.seed + offset}")
+    for split, num, seed in synthetic_splits(config):
+        out = os.path.join(data_dir, f"{name}_{split}_{num}_seed{seed}")
         print(f"Generating {num} {name} clips for {split} in {out}")
-        generate.GENERATORS[name].write(out, num, config.seed + offset, fmt="video")
+        generate.GENERATORS[name].write(out, num, seed, fmt="video")
         parts[split] = out
     train = sources.from_spec(parts["train"], config.on_bad_sample)
 

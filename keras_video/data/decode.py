@@ -182,6 +182,20 @@ def _open_video(path):
     return cap
 
 
+def iter_video_frames(path):
+    """Every frame of a video, decoded by OpenCV one at a time: RGB uint8 [H, W, 3]
+    (for streaming; a file OpenCV cannot open raises BadSampleError naming it)."""
+    capture = _open_video(str(path))
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
 def _jpeg_decoder(shape, size, grayscale, rgb=False):
     """(decode(packet) -> frame, its (height, width), whether it is RGB) for the JPEG
     packets of a video of `shape`, at the reduced scale `size` allows: BGR, RGB where

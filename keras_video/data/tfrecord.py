@@ -46,7 +46,7 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from keras_video.data import decode
+from keras_video.data import decode, transforms
 from keras_video.data.decode import BadSampleError
 from keras_video.data.sources import Samples
 
@@ -227,21 +227,9 @@ def _reduction_branch(shapes, size):
 
 
 def resize_like_opencv(images, size):
-    """decode.resize_frame as TensorFlow ops: uint8 [..., h, w, C] -> [..., H, W, C],
-    area averaging when shrinking (TensorFlow's area resize is OpenCV's INTER_AREA),
-    bilinear with half-pixel centres (INTER_LINEAR) when growing, nothing when the size
-    is already right."""
-    height, width = tf.shape(images)[-3], tf.shape(images)[-2]
-    same = tf.logical_and(tf.equal(height, size[0]), tf.equal(width, size[1]))
-    shrinking = tf.logical_or(height > size[0], width > size[1])
-
-    def resized():
-        out = tf.cond(shrinking, lambda: tf.image.resize(images, size, "area"),
-                      lambda: tf.image.resize(images, size, "bilinear"))
-        return tf.cast(tf.round(out), tf.uint8)
-
-    out = tf.cond(same, lambda: images, resized)
-    return tf.ensure_shape(out, (*images.shape[:-3], *size, images.shape[-1]))
+    """decode.resize_frame as TensorFlow ops on uint8 frames (transforms.resize_like_opencv,
+    rounded back to uint8 as OpenCV's resize of uint8 frames rounds)."""
+    return tf.cast(tf.round(transforms.resize_like_opencv(images, size)), tf.uint8)
 
 
 def _decode_jpeg(data, channels, branch):

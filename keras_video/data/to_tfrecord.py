@@ -31,7 +31,12 @@ import tempfile
 import cv2
 import numpy as np
 
-from keras_video import cli
+from keras_video import runtime
+
+if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
+    runtime.start()
+
+from keras_video import cli  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

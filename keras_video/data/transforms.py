@@ -28,6 +28,27 @@ which resizes before it crops.
 
 import tensorflow as tf
 
+
+def resize_like_opencv(images, size):
+    """keras_video.data.decode.resize_frame as TensorFlow ops: [..., h, w, C] of any
+    dtype -> float32 [..., H, W, C]: area averaging when shrinking (TensorFlow's area
+    resize is OpenCV's INTER_AREA), bilinear with half-pixel centres when growing
+    (INTER_LINEAR), the images themselves when the size is already right. The one TF
+    resize of the package: the TFRecord reader (which rounds it to uint8), the
+    SavedModel's serving functions and DFF's export."""
+    height, width = size
+    x = tf.cast(images, tf.float32)
+    shape = tf.shape(x)
+    same = tf.logical_and(tf.equal(shape[-3], height), tf.equal(shape[-2], width))
+    shrinking = tf.logical_or(shape[-3] > height, shape[-2] > width)
+
+    def resized():
+        return tf.cond(shrinking, lambda: tf.image.resize(x, (height, width), "area"),
+                       lambda: tf.image.resize(x, (height, width), "bilinear"))
+
+    out = tf.cond(same, lambda: x, resized)
+    return tf.ensure_shape(out, (*x.shape[:-3], height, width, x.shape[-1]))
+
 CROPS = ("center", "random", "multiscale_corner", "square_center")
 RANDOM_CROPS = ("random", "multiscale_corner")
 EVAL_CROP = {"random": "center", "multiscale_corner": "square_center"}

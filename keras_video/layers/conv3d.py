@@ -2,40 +2,34 @@
 
 Same weights, same configuration, same outputs as the Keras layers they subclass (a
 model converted from PyTorch or saved with the Keras layers loads unchanged); only how
-the work is done differs, where TensorFlow's CPU kernels are slow:
+the work is done differs, where TensorFlow's CPU kernels are slow or wrong. Which route
+a layer takes on this machine, and why, is decided in keras_video.hardware.
 
-- `Conv3D` with strides > 1. On an AVX2 CPU (AMD EPYC, no AVX-512), TensorFlow's CPU
-  gradient kernels of a strided 3D convolution (Conv3DBackpropInputV2 /
-  Conv3DBackpropFilterV2, with or without oneDNN) were 2-10x slower than those of the
-  stride-1 convolution they subsample for the inner layers of a 3D ResNet: 405 ms
-  against 39 ms for a 3x3x3, 16 -> 32 channel, stride 2 conv on a batch of
-  16 x 10 x 14 x 14 x 16; they were 2/3 of an r3d18 training step at 48 x 48. The
-  gradient of a strided conv is the stride-1 conv's gradient for the output gradient
-  with zeros inserted between its samples, so there this layer computes it that way
-  (the forward pass stays the strided conv), and a 1x1x1 kernel subsamples its input
-  first. Not on a GPU (cuDNN's strided gradients are fast, and the detour cost up to
-  8x), nor on a CPU with AVX-512, where oneDNN's own kernels were 2x faster than the
-  detour (5.5 against 12.8 ms for the layer above, a Xeon with AVX-512 and AMX), nor
-  for an input of fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3
-  channels, 7x7 kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's
-  own kernels.
+- `Conv3D` with strides > 1, on a CPU whose TensorFlow runs without oneDNN (its Eigen
+  kernels). There TensorFlow's gradient kernels of a strided 3D convolution
+  (Conv3DBackpropInputV2 / Conv3DBackpropFilterV2) were 2-10x slower than those of the
+  stride-1 convolution they subsample. The gradient of a strided conv is the stride-1
+  conv's gradient for the output gradient with zeros inserted between its samples, so
+  there this layer computes it that way (the forward pass stays the strided conv), and
+  a 1x1x1 kernel subsamples its input first. With oneDNN (and on a GPU) TensorFlow's
+  own kernels are faster than the detour, which is then not taken; nor for an input of
+  fewer than `MIN_DETOUR_CHANNELS` channels: for the RGB stems (3 channels, 7x7
+  kernels, stride (1, 2, 2)) the detour was 2-3x slower than TensorFlow's kernels.
 - `Conv3D` in bfloat16 on a CPU, on small inputs. TensorFlow's (oneDNN's) bfloat16
   Conv3DBackpropFilterV2 returned a wrong kernel gradient (relative error 0.9 to
   1e37 against float32, every time) for C3D's conv5 at the motion benchmark's size
-  (input 16 x 2 x 3 x 3 x 128, also 32 channels and batch 4; inputs of 4 x 6 x 6
-  positions and more were right), on an AMD EPYC with AVX512-BF16 and no AMX. A
-  bfloat16 conv on a CPU with fewer than `MIN_BFLOAT16_POSITIONS` input positions
-  (frames x height x width) per clip therefore computes in float32 (its output cast
-  back to bfloat16); such layers are a negligible part of the work. Inside a training
-  step the wrong gradient (up to 1e36) overflowed Adam's moments to inf and the
-  weights to NaN within a few steps; ReLUs pass 0 for NaN, so the model then output
-  its class prior for good: 2 of 2 bfloat16 motion C3D runs and 1 of 4 short probes
-  collapsed so (experiments/RESULTS.md, session 18).
-- `MaxPooling3D`. TensorFlow's MaxPool3D and its gradient on a CPU take 4-7x the time
-  of two 2D max-pools, and a max over a t x h x w window is the max over t of the max over
-  h x w: this layer pools every frame in 2D, then over time. The outputs are equal;
-  where several inputs tie for a window's maximum, the gradient may go to a different
-  one of them (any tied input is a valid subgradient).
+  (input 16 x 2 x 3 x 3 x 128; inputs of 4 x 6 x 6 positions and more were right), on
+  an AMD EPYC with AVX512-BF16. A bfloat16 conv on a CPU with fewer than
+  `MIN_BFLOAT16_POSITIONS` input positions (frames x height x width) per clip
+  therefore computes in float32 (its output cast back to bfloat16); such layers are a
+  negligible part of the work. Inside a training step the wrong gradient overflowed
+  Adam's moments and the weights to NaN within a few steps, and the model then output
+  its class prior for good.
+- `MaxPooling3D`, where oneDNN is off: TensorFlow's Eigen MaxPool3D and its gradient
+  take 4-7x the time of two 2D max-pools, and a max over a t x h x w window is the max
+  over t of the max over h x w, so this layer pools every frame in 2D, then over time.
+  The outputs are equal; where several inputs tie for a window's maximum, the gradient
+  may go to a different one of them (any tied input is a valid subgradient).
 
 Every figure here: `python experiments/bench_cpu_3d_ops.py` (experiments/RESULTS.md).
 """
@@ -47,17 +41,17 @@ from keras import ops
 from keras_video import hardware
 
 MIN_DETOUR_CHANNELS = 8
-MIN_BFLOAT16_POSITIONS = 144  # 4 x 6 x 6
-
-
-def _on_cpu():
-    return not tf.config.list_logical_devices("GPU")
+MIN_BFLOAT16_POSITIONS = hardware.MIN_BFLOAT16_POSITIONS
 
 
 def use_stride1_gradient():
-    """True where a strided conv's gradient should take the stride-1 route (see the
-    module docstring): no GPU, and a CPU without AVX-512."""
-    return _on_cpu() and hardware.cpu_has_any("avx512f") is not True
+    """Whether a strided conv's gradient takes the stride-1 route on this machine."""
+    return hardware.conv3d_stride1_gradient()[0]
+
+
+def use_2d_max_pools():
+    """Whether MaxPooling3D is computed as 2D max-pools on this machine."""
+    return hardware.max_pool3d_as_2d()[0]
 
 
 def _strided_conv3d(x, kernel, strides):
@@ -89,7 +83,8 @@ def _strided_conv3d(x, kernel, strides):
 def _small_bfloat16_on_cpu(inputs):
     frames, height, width = inputs.shape[1:4]
     return (inputs.dtype == "bfloat16" and None not in (frames, height, width)
-            and frames * height * width < MIN_BFLOAT16_POSITIONS and _on_cpu())
+            and frames * height * width < MIN_BFLOAT16_POSITIONS
+            and hardware.bfloat16_small_conv3d_in_float32()[0])
 
 
 @keras.saving.register_keras_serializable(package="keras_video")
@@ -118,14 +113,15 @@ class Conv3D(keras.layers.Conv3D):
 
 @keras.saving.register_keras_serializable(package="keras_video")
 class MaxPooling3D(keras.layers.MaxPooling3D):
-    """keras.layers.MaxPooling3D computed as a 2D max-pool of every frame, then a max-pool
-    over time (see the module docstring). 'valid' padding, channels-last and known
-    frame, height, width and channel counts; otherwise the Keras layer's own op."""
+    """keras.layers.MaxPooling3D; where TensorFlow runs without oneDNN on a CPU, computed
+    as a 2D max-pool of every frame, then a max-pool over time (see the module
+    docstring), for 'valid' padding, channels-last and known frame, height, width and
+    channel counts; otherwise the Keras layer's own op."""
 
     def call(self, inputs):
         _, frames, height, width, channels = inputs.shape
         if (self.padding != "valid" or self.data_format != "channels_last"
-                or None in (frames, height, width, channels)):
+                or None in (frames, height, width, channels) or not use_2d_max_pools()):
             return super().call(inputs)
         (pool_t, pool_h, pool_w), (stride_t, stride_h, stride_w) = self.pool_size, self.strides
         x = inputs

@@ -13,7 +13,9 @@ Each comes with the input normalisation its weights expect (`ImageNormalization`
 
 import keras
 
+from keras_video.conversion import torch_weights
 from keras_video.layers import BatchNormalization
+from keras_video.models.scaling import scaled_channels
 
 # name -> (keras.applications constructor, normalisation its ImageNet weights expect)
 APPLICATIONS = {
@@ -93,7 +95,7 @@ def frame_backbone(name, input_shape, weights=None, width=1.0):
             raise ValueError(f"the {name} backbone has no pretrained weights; "
                              "use --backbone_weights=none")
         settings = dict(SMALL_BACKBONES[name])
-        filters = [max(1, int(round(f * width))) for f in settings.pop("filters")]
+        filters = [scaled_channels(f, width) for f in settings.pop("filters")]
         return (small_cnn(input_shape, filters, name=f"{name}_cnn", **settings),
                 normalization(name))
     if name in ("resnet18", "resnet34"):
@@ -106,7 +108,7 @@ def frame_backbone(name, input_shape, weights=None, width=1.0):
                 "it (see BUILD.md) and pass its path as --backbone_weights=PATH.pth")
         if weights not in (None, "none"):
             if str(weights).endswith(".pth"):
-                resnet2d.load_torchvision_checkpoint(model, weights, skip_head=True)
+                torch_weights.load_torch_file(model, weights, skip_head=True)
             else:
                 model.load_weights(weights)
         return model, normalization(name)

@@ -19,10 +19,7 @@ import keras
 from keras import layers
 
 from keras_video.layers import BatchNormalization, Conv3D, ImageNormalization, MaxPooling3D
-
-
-def _scaled(channels, width):
-    return max(1, int(round(channels * width)))
+from keras_video.models.scaling import scaled_channels
 
 
 def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
@@ -48,9 +45,10 @@ def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
     def conv(x, filters, name):
         # stride 1, kernel 3, padding 1 on every side: Keras "same" is the same padding
         if not batch_norm:
-            return Conv3D(_scaled(filters, width), 3, padding="same", activation="relu",
+            return Conv3D(scaled_channels(filters, width), 3, padding="same", activation="relu",
                           name=name)(x)
-        x = Conv3D(_scaled(filters, width), 3, padding="same", use_bias=False, name=name)(x)
+        x = Conv3D(scaled_channels(filters, width), 3, padding="same", use_bias=False,
+                   name=name)(x)
         # conv3a -> bn3a (PyTorch: BatchNorm3d, hence its epsilon and momentum)
         x = BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"bn{name[4:]}")(x)
         return layers.ReLU(name=f"relu{name[4:]}")(x)
@@ -76,9 +74,9 @@ def c3d(num_classes=487, input_shape=(16, 112, 112, 3), dropout=0.5, width=1.0,
     # input.
     x = layers.Permute((4, 1, 2, 3), name="to_channels_first")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(_scaled(4096, width), activation="relu", name="fc6")(x)
+    x = layers.Dense(scaled_channels(4096, width), activation="relu", name="fc6")(x)
     x = layers.Dropout(dropout, name="drop6")(x)
-    x = layers.Dense(_scaled(4096, width), activation="relu", name="fc7")(x)
+    x = layers.Dense(scaled_channels(4096, width), activation="relu", name="fc7")(x)
     x = layers.Dropout(dropout, name="drop7")(x)
     x = layers.Dense(num_classes, dtype="float32", name="fc8")(x)
     if classifier_activation is not None:

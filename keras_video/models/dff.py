@@ -67,8 +67,10 @@ through keras_video.streaming's resize, or a model built for that size.
 import keras
 from keras import layers, ops
 
+from keras_video.conversion import torch_weights
 from keras_video.layers import BilinearUpsample, FlowWarp, ImageNormalization
 from keras_video.models import resnet2d
+from keras_video.models.scaling import scaled_channels
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 FEATURE_STRIDE = 16  # the paper's output stride; 8 is the other choice
@@ -97,7 +99,7 @@ def feature_net(input_shape, backbone="resnet18", feature_width=1024, width=1.0,
         raise ValueError(f"{backbone}: ImageNet weights come from torchvision's .pth file; "
                          "pass its path as backbone_weights")
     if backbone_weights not in (None, "none"):
-        resnet2d.load_torchvision_checkpoint(trunk, backbone_weights, skip_head=True)
+        torch_weights.load_torch_file(trunk, backbone_weights, skip_head=True)
     if freeze_batchnorm:
         # The reference keeps BN statistics fixed (use_global_stats): with pretrained
         # weights and a few frames per batch, batch statistics are too noisy to use.
@@ -131,8 +133,8 @@ def flow_net(input_shape, feature_width=1024, width=1.0, output_stride=FEATURE_S
         # Caffe-style symmetric padding, as in resnet2d (Keras "same" is asymmetric at
         # stride 2 and would move the grid by a pixel).
         x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        x = layers.Conv2D(resnet2d._scaled(filters, width), kernel_size, strides=stride,
-                          name=name)(x)
+        x = layers.Conv2D(scaled_channels(filters, width, resnet2d.MIN_CHANNELS), kernel_size,
+                          strides=stride, name=name)(x)
         return act(x, name)
 
     def predict_flow(x, name, **kwargs):
@@ -166,8 +168,8 @@ def flow_net(input_shape, feature_width=1024, width=1.0, output_stride=FEATURE_S
     flow = predict_flow(x, "predict_flow6")
     for level, skip, filters in ((5, conv5_1, 512), (4, conv4_1, 256), (3, conv3_1, 128),
                                  (2, conv2, 64)):
-        deconv = act(up(x, resnet2d._scaled(filters, width), skip, f"deconv{level}"),
-                     f"deconv{level}")
+        channels = scaled_channels(filters, width, resnet2d.MIN_CHANNELS)
+        deconv = act(up(x, channels, skip, f"deconv{level}"), f"deconv{level}")
         upsampled_flow = up(flow, 2, skip, f"upsample_flow{level + 1}_to_{level}")
         x = layers.Concatenate(name=f"concat{level}")([skip, deconv, upsampled_flow])
         if level > 2:

@@ -4,7 +4,9 @@ weights load.
 Input is channels-last (H, W, 3), already normalised (see `ImageNormalization`,
 mode "imagenet", for torchvision weights). Each Keras layer is named after its
 torchvision state-dict key with "." replaced by "_" (`layer2.0.downsample.0` ->
-`layer2_0_downsample_0`), which is all the weight loader below relies on.
+`layer2_0_downsample_0`), which is all the weight loader relies on
+(keras_video.conversion.torch_weights.load_state_dict; `.pth` files:
+load_torch_file, no PyTorch needed).
 
 Two details make the outputs match PyTorch to float32 precision:
 - PyTorch BatchNorm2d uses epsilon 1e-5 (Keras default 1e-3) and momentum 0.1 for the
@@ -25,10 +27,12 @@ small CPU-sized networks (pretrained weights need width=1).
 """
 
 import keras
-import numpy as np
 from keras import layers
 
 from keras_video.layers import BatchNormalization
+from keras_video.models.scaling import scaled_channels
+
+MIN_CHANNELS = 4  # the fewest channels `width` leaves a layer
 
 _BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 _BOTTLENECK_DEPTHS = (50, 101)
@@ -98,7 +102,7 @@ def resnet_backbone(depth=18, input_shape=(None, None, 3), name=None, output_str
     # stages 3 and 4 keep stride 1 and dilate instead, as far as output_stride asks
     dilations = {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}[output_stride]
     inputs = keras.Input(shape=input_shape)
-    x = _conv(inputs, _scaled(64, width), 7, 2, 3, "conv1")
+    x = _conv(inputs, scaled_channels(64, width, MIN_CHANNELS), 7, 2, 3, "conv1")
     x = BatchNormalization(name="bn1", **_BN_ARGS)(x)
     x = layers.ReLU(name="relu")(x)
     # PyTorch's MaxPool2d pads with -inf. Its input is post-ReLU (>= 0) and every 3x3
@@ -110,12 +114,9 @@ def resnet_backbone(depth=18, input_shape=(None, None, 3), name=None, output_str
     ):
         for index in range(blocks):
             stride = 2 if stage > 1 and index == 0 and dilation == 1 else 1
-            x = block(x, _scaled(filters, width), stride, f"layer{stage}_{index}", dilation)
+            x = block(x, scaled_channels(filters, width, MIN_CHANNELS), stride,
+                      f"layer{stage}_{index}", dilation)
     return keras.Model(inputs, x, name=name or f"resnet{depth}_backbone")
-
-
-def _scaled(channels, width):
-    return max(4, int(round(channels * width)))
 
 
 def resnet_classifier(depth=18, input_shape=(224, 224, 3), num_classes=1000):
@@ -126,86 +127,3 @@ def resnet_classifier(depth=18, input_shape=(224, 224, 3), num_classes=1000):
     # Built on the backbone's graph, so all layers sit flat in this model (and the loader
     # finds them by name).
     return keras.Model(backbone.input, outputs, name=f"resnet{depth}")
-
-
-# For each Keras layer type: (Keras variable, torch parameter, numpy conversion).
-_TORCH_PARAMS = {
-    layers.Conv2D: [("kernel", "weight", lambda w: w.transpose(2, 3, 1, 0))],  # OIHW -> HWIO
-    layers.BatchNormalization: [
-        ("gamma", "weight", None),
-        ("beta", "bias", None),
-        ("moving_mean", "running_mean", None),
-        ("moving_variance", "running_var", None),
-    ],
-    layers.Dense: [("kernel", "weight", lambda w: w.T), ("bias", "bias", None)],  # (out, in)
-}
-
-
-def _to_numpy(value):
-    if hasattr(value, "detach"):  # a torch tensor; torch itself is never imported here
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def load_torch_resnet_state_dict(model, state_dict, skip_head=False):
-    """Copies a torchvision ResNet state_dict into `model` (a backbone or a classifier).
-
-    `state_dict` maps names to numpy arrays or torch tensors; a `module.` prefix (from
-    DataParallel) is stripped. Every weighted layer of `model` must be filled and every
-    key used: anything unknown, missing or of the wrong shape raises one ValueError
-    naming all of them, and then nothing is assigned. With `skip_head=True` the `fc.*`
-    keys are ignored and a Keras `fc` layer keeps its own weights (e.g. a new class count).
-    To fill a backbone nested inside a bigger model, pass the backbone itself.
-    """
-    remaining = {}
-    for key, value in state_dict.items():
-        key = key.removeprefix("module.")
-        if key.endswith("num_batches_tracked") or (skip_head and key.startswith("fc.")):
-            continue
-        remaining[key] = value
-
-    assignments, problems = [], []
-    for layer in model.layers:
-        if not layer.weights or (skip_head and layer.name == "fc"):
-            continue
-        params = next((p for kind, p in _TORCH_PARAMS.items() if isinstance(layer, kind)),
-                      None)
-        if params is None:
-            problems.append(f"layer {layer.name!r} ({type(layer).__name__}) has no torch equivalent")
-            continue
-        prefix = layer.name.replace("_", ".")  # torchvision's module names have no "_"
-        for attr, torch_name, convert in params:
-            key = f"{prefix}.{torch_name}"
-            if key not in remaining:
-                problems.append(f"missing key {key!r}")
-                continue
-            array = _to_numpy(remaining.pop(key))
-            array = convert(array) if convert else array
-            variable = getattr(layer, attr)
-            if tuple(array.shape) != tuple(variable.shape):
-                problems.append(
-                    f"shape mismatch for {key!r}: got {tuple(array.shape)} after conversion, "
-                    f"Keras layer {layer.name!r} expects {tuple(variable.shape)}"
-                )
-                continue
-            assignments.append((variable, array))
-    problems += [f"unused key {key!r}" for key in remaining]
-    if problems:
-        raise ValueError("Cannot load the state_dict:\n  " + "\n  ".join(problems))
-
-    for variable, array in assignments:
-        variable.assign(array.astype(variable.dtype))
-    return model
-
-
-def load_torchvision_checkpoint(model, path, skip_head=False):
-    """Reads a torchvision `.pth` state_dict and loads it with `load_torch_resnet_state_dict`."""
-    try:
-        import torch  # only needed to unpickle .pth files, so not a dependency of the library
-    except ImportError as error:
-        raise ImportError(
-            "PyTorch is needed to read .pth checkpoints (pip install torch); or convert the "
-            "state_dict to numpy arrays and call load_torch_resnet_state_dict."
-        ) from error
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    return load_torch_resnet_state_dict(model, state_dict, skip_head=skip_head)

@@ -36,6 +36,7 @@ import keras
 from keras import layers, ops
 
 from keras_video.layers import BatchNormalization, Conv3D, ImageNormalization, MaxPooling3D
+from keras_video.models.scaling import scaled_channels
 
 _BLOCKS_PER_STAGE = {
     10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
@@ -153,7 +154,7 @@ def resnet3d(depth=18, factorised=False, num_classes=400, input_shape=(16, 112, 
     if shortcut_type not in ("A", "B"):
         raise ValueError(f"shortcut_type must be 'A' or 'B', not {shortcut_type!r}")
     block = _bottleneck if depth >= _BOTTLENECK_FROM else _basic_block
-    stage_filters = [max(1, int(round(int(c * widen_factor) * width))) for c in _STAGE_FILTERS]
+    stage_filters = [scaled_channels(int(c * widen_factor), width) for c in _STAGE_FILTERS]
 
     inputs = keras.Input(input_shape, name="clips")
     x = ImageNormalization(normalization, name="normalize")(inputs)

@@ -1,0 +1,66 @@
+"""keras_video.configs: every setting has a line of help and a group, a setting that
+does nothing for the chosen model is refused, and every named experiment is valid."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from keras_video import configs
+
+
+def test_every_setting_has_help_and_a_group():
+    for field in dataclasses.fields(configs.TrainConfig):
+        assert field.metadata["help"], field.name
+        assert field.metadata["group"] in configs.GROUPS, field.name
+
+
+@pytest.mark.parametrize("name", sorted(configs.EXPERIMENTS))
+def test_every_experiment_applies_to_its_model(name):
+    config = configs.make_config(name)
+    assert config.experiment == name
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(model="r3d18", batch_norm=True),
+     "--batch_norm does not apply to --model=r3d18; it applies to c3d"),
+    (dict(model="frame_cnn", readout="keypoints"),
+     "--readout does not apply to --model=frame_cnn; it applies to cnn_lstm"),
+    (dict(model="c3d", conv1_t_size=3), "--conv1_t_size does not apply to --model=c3d; "
+                                        "it applies to r2plus1d*, r3d*"),
+    (dict(model="frame_seg", flow_pretrain_steps=10),
+     "--flow_pretrain_steps does not apply to --model=frame_seg; it applies to dff"),
+    (dict(model="r3d50", key_range=3),
+     "--key_range does not apply to --model=r3d50; it applies to dff, frame_seg"),
+    (dict(model="dff", pretrained="x.pth"), "--pretrained does not apply to --model=dff"),
+])
+def test_a_setting_that_does_not_apply_is_refused(overrides, message):
+    with pytest.raises(ValueError, match="^" + message.replace("*", r"\*")):
+        configs.make_config("", overrides)
+
+
+def test_a_setting_from_the_experiment_is_named_as_such():
+    with pytest.raises(ValueError, match=r"--batch_norm \(from --experiment=motion_c3d\) "
+                                         "does not apply to --model=r3d18"):
+        configs.make_config("motion_c3d", dict(model="r3d18"))
+
+
+def test_settings_at_their_default_pass_for_any_model():
+    for model in ("c3d", "r3d18", "frame_cnn", "dff", "frame_seg", "cnn_lstm"):
+        assert configs.make_config("", dict(model=model, batch_size=4)).model == model
+
+
+def test_train_help_lists_the_settings_by_group_with_their_models():
+    result = subprocess.run([sys.executable, "-m", "keras_video.train", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for group in configs.GROUPS:
+        assert f"\n{group} settings:\n" in out
+    for field in dataclasses.fields(configs.TrainConfig):
+        assert f"  --{field.name}  (default: " in out, field.name
+    assert "applies to: c3d\n" in out  # --batch_norm
+    assert out.index("model settings:") < out.index("--batch_norm") < out.index(
+        "optimisation settings:")
