@@ -212,42 +212,33 @@ EXPERIMENTS = {
 # The motion benchmark (experiments/motion): 8 motion classes no single frame tells
 # apart; 16-frame random temporal crops of 32-frame 64x64 videos read at 48x48; no
 # flip, since a mirror turns "move left" into "move right" and clockwise into
-# anticlockwise. 12000 training videos (with 2000, the models fitted each video's look
-# and stayed at chance on held-out videos). ResNet3D's conv1 spans 3 frames, not 7:
-# 15% cheaper a step here. No cache: --cache=memory keeps the 12000 decoded videos
-# (2.7 GB) and made an r2plus1d18 step 9% faster, but filling it took 110 s before the
-# first step, about what it saves in a 20-minute run (experiments/RESULTS.md, run 8).
+# anticlockwise. 12000 training videos: with fewer, the models fitted each video's look
+# and stayed at chance on held-out videos. ResNet3D's conv1 spans 3 frames, not 7
+# (cheaper a step). No cache: filling a memory cache of 12000 decoded videos costs
+# about what it saves in a 20-minute run. Figures: experiments/RESULTS.md, motion
+# benchmark; how the recipes came about: experiments/LOG.md.
 _MOTION = dict(data="synthetic:motion", task="classification", frames=16, size=48,
                sampling="random", crop="center", flip=False, cache="",
                num_train=12000, num_val=200, num_eval=400, batch_size=16, epochs=16,
                steps_per_epoch=100, lr=1e-3, optimizer="adam", lr_schedule="cosine")
 EXPERIMENTS.update({
-    # The published C3D has no BatchNorm, and without it C3D stayed at chance here in
-    # every recipe tried (motion runs 1-7); with BatchNorm after every conv (mmaction2's
-    # norm_cfg=BN3d) and Adam at 3e-4 it learns (at 1e-3 it left the loss-ln-8 plateau
-    # in one run of three). bfloat16 compute: 1.5x faster a step on a CPU with AMX
-    # (experiments/RESULTS.md, motion run 8; without bfloat16 hardware, drop it with
-    # --nomixed_precision). 3600 steps: 0.9875 video top-1 in 18.5 min at seed 0, 0.89
-    # and 0.93 at seeds 10 and 20 (float32: 0.8875, 0.8675, 0.9275; RESULTS.md, session
-    # 18). From scratch it takes mean/std normalisation (its "c3d" scaling is for the
-    # Sports-1M weights).
+    # C3D with a BatchNorm after every conv (mmaction2's norm_cfg=BN3d): the published
+    # C3D, without it, does not leave chance from scratch here. Adam at 3e-4 (at 1e-3 it
+    # can stay on the loss plateau), 3600 steps, mean/std normalisation (the "c3d"
+    # scaling is for the Sports-1M weights). bfloat16 compute, fast on a CPU with AMX
+    # or AVX512-BF16; elsewhere pass --nomixed_precision.
     "motion_c3d": dict(_MOTION, model="c3d", width=0.25, normalization="kinetics",
                        batch_norm=True, lr=3e-4, epochs=36, mixed_precision=True),
-    # 6400 steps: 0.985 video top-1 in 14.3 min on the AVX-512 2-core CPU of motion
-    # run 7 (1600 steps: 0.880; rotate cw / ccw still confused).
+    # 6400 steps: at 1600 the senses of rotation are still confused.
     "motion_r3d18": dict(_MOTION, model="r3d18", width=0.25, conv1_t_size=3, epochs=64),
-    # 3400 steps: 0.970 video top-1, 19.2 min of training (20.0 with eval and export) on
-    # the AVX-512 / AMX Xeon of motion run 8 (6400 steps: 0.980 in 21.4 min, run 7).
+    # 3400 steps: what fits 20 minutes of training on a 2-core CPU.
     "motion_r2plus1d18": dict(_MOTION, model="r2plus1d18", width=0.25, conv1_t_size=3,
                               epochs=34),
-    # Each frame with its difference from the previous one: without it the CNN-LSTM
-    # stayed at chance for 1600 steps (motion benchmark, runs 1-3), also with a 12 x 12
-    # feature grid instead of 3 x 3 (600 steps, 2026-12-02).
-    # With it, translations and growth are learnt but the sense of a rotation stays a
-    # coin toss (0.850 video top-1 after 6400 steps, run 8): flattened max-pooled
-    # features keep little of where things are. The keypoint readout hands the LSTM
-    # the (x, y) of 32 learnt keypoints per frame, read off a half-resolution map
-    # (backbone small_hires); bfloat16 compute: 1.3x faster a step with AMX.
+    # Each frame with its difference from the previous one (without it the CNN-LSTM
+    # stays at chance), and the keypoint readout: the (x, y) of 32 learnt keypoints per
+    # frame, read off a half-resolution map (backbone small_hires), which the sense of
+    # a rotation needs (flattened max-pooled features keep little of where things
+    # are). bfloat16 compute, as motion_c3d.
     "motion_cnn_lstm": dict(_MOTION, model="cnn_lstm", backbone="small_hires",
                             readout="keypoints", keypoints=32, lstm_units=(64,),
                             frame_difference=True, epochs=18, mixed_precision=True),

@@ -268,7 +268,7 @@ def test_written_videos_carry_the_sense_of_rotation(tmp_path):
     """experiments/motion/rotation_sense.py: the curl of the optical flow of every
     rotation video written to disk has the sign of its label, read at the written size
     and at half of it (the models' confusion of clockwise and anticlockwise is theirs,
-    not the data's; experiments/RESULTS.md, motion run 6)."""
+    not the data's; experiments/LOG.md, 2026-12-02)."""
     spec = importlib.util.spec_from_file_location(
         "rotation_sense", os.path.join(REPO, "experiments", "motion", "rotation_sense.py"))
     rotation_sense = importlib.util.module_from_spec(spec)

@@ -5,7 +5,7 @@
 
 A recipe trained from scratch can fall, within its first few hundred steps, into a
 model whose every output is the class prior: the validation loss sits at ln(classes)
-and never leaves it (experiments/RESULTS.md, session 18). This trains the recipe's
+and never leaves it (experiments/LOG.md, 2026-12-03). This trains the recipe's
 model, optimizer, learning-rate schedule (over the recipe's full length) and data
 (`keras_video.train`'s, generated once per --data_seed into runs/motion_data) for its
 first --epochs epochs only, once per initial-weight seed, and reports per run the

@@ -4,7 +4,7 @@
         [--steps 800] [--num_train 3000]
 
 The motion benchmark's CNN-LSTM tells translations, growth and shrinking apart but
-not rotate_cw from rotate_ccw (experiments/RESULTS.md, motion runs 5 and 8). This trains
+not rotate_cw from rotate_ccw (experiments/LOG.md, 2026-12-02). This trains
 each candidate encoder (all with frame differences, into one LSTM) on the two rotation
 classes alone, clips rendered in memory by keras_video.data.motion (64 x 64, 32
 frames, a random 16-frame crop, INTER_AREA to 48 x 48, as the benchmark reads them;
