@@ -33,7 +33,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import configs, optimizers, train  # noqa: E402
+from keras_video import configs, optimizers  # noqa: E402
+from keras_video.training import trainer  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 
 VARIANTS = [(False, False), (False, True), (True, False), (True, True)]  # (mixed, xla)
@@ -58,7 +59,7 @@ def recipe_step(experiment, jit_compile):
 
 def training_step(name, batch, mixed_precision, jit_compile, recipe):
     if mixed_precision:
-        train.set_mixed_precision()
+        trainer.set_mixed_precision()
     try:
         if recipe:
             return recipe_step(name, jit_compile)

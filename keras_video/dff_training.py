@@ -1,48 +1,38 @@
-"""Training Deep Feature Flow: python -m keras_video.train --model=dff (or frame_seg).
+"""Deep Feature Flow's parts of the segmentation task (keras_video.tasks.segmentation):
 
-`keras_video.train.train` hands `dff` and `frame_seg` configs to `train_dff`, which does
-for them what train.py does for the clip models, with the same model_dir layout
-(config.json, best.keras, backup/, logs/, export/, metrics.json):
-
-  data       --data=synthetic:segmentation: moving-shapes videos with masks and exact
-             flow (keras_video.data.moving_shapes) generated under model_dir/data,
-             train / val / test from seeds seed, seed + 1, seed + 2.
+  data       moving-shapes videos with masks and exact flow (keras_video.data.
+             moving_shapes), generated per split (`generate_splits`) and read into
+             memory (`load_clips`).
   examples   pairs {"current": frame t, "key": frame k} with k = t - randint(0,
              key_range) clipped to the video (the paper's training: key frame up to 9
-             frames before), label = frame t's mask; the loss (sparse categorical
-             crossentropy) sees the current frame only. frame_seg ignores "key".
-             Validation pairs are deterministic: k = the key frame of the schedule at
-             interval key_range + 1, i.e. the hardest offsets occur as at inference.
-  flow       --flow_pretrain_epochs > 0 first trains the flow net alone on the
-             ground-truth flow (flow_between, averaged onto the stride-16 feature grid
-             and divided by 16: feature pixels, what the flow net outputs); then N_feat,
-             flow and N_task train jointly end to end.
-  evaluation held-out mIoU and frames/s of the test videos through the streaming engine
-             (keras_video.streaming) at each --eval_key_intervals (dff) or per frame.
+             frames before), label = frame t's mask (`pair_dataset`); the loss sees the
+             current frame only; frame_seg ignores "key". Validation pairs are
+             deterministic: k = the key frame of the schedule at interval key_range + 1,
+             so the hardest offsets occur as at inference.
+  flow       `pretrain_flow`: the flow net alone on the ground-truth flow of fresh
+             clips (`flow_pairs`; averaged onto the feature grid and divided by the
+             stride: feature pixels, what the flow net outputs).
+  evaluation held-out mIoU and frames/s of the test videos through the streaming
+             engine (keras_video.streaming) at each key interval (`heldout_metrics`).
   export     a SavedModel with the parts as signatures (`export_dff`).
 """
 
-import dataclasses
 import json
 import os
 import time
 
-import cv2  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
 
-from keras_video import distribute, export, optimizers, run_dir, saving, streaming  # noqa: E402
-from keras_video import train as train_lib  # noqa: E402
-from keras_video.data import datasets, generate, moving_shapes, pipeline, transforms  # noqa: E402
-from keras_video.layers import FlowWarp  # noqa: E402
-from keras_video.models import build_model  # noqa: E402
-from keras_video.models.dff import dff_parts, feature_stride, propagation_model  # noqa: E402
-from keras_video.summaries import clip_montage, confusion_matrix  # noqa: E402
+from keras_video import export, run_dir, saving, streaming
+from keras_video.data import datasets, generate, moving_shapes, pipeline, transforms
+from keras_video.layers import FlowWarp
+from keras_video.models.dff import dff_parts, feature_stride
+from keras_video.summaries import clip_montage, confusion_matrix
 
-MODELS = ("dff", "frame_seg")
 DATA = "synthetic:segmentation"
-FLOW_PRETRAIN_WEIGHTS = "flow_pretrain.weights.h5"
 
 
 # --- data ----------------------------------------------------------------------------
@@ -364,7 +354,7 @@ def load_feature_task(model, path):
     run directory holding best.keras) into the dff `model`, as the paper starts DFF from
     the per-frame network's weights; returns a one-line report."""
     if os.path.isdir(path):
-        path = os.path.join(path, train_lib.BEST_MODEL)
+        path = os.path.join(path, run_dir.BEST_MODEL)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"{path}: no trained model to start N_feat and N_task from (--feature_init); "
@@ -432,7 +422,8 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
     history = flow_only.fit(dataset, epochs=epochs,
                             steps_per_epoch=config.flow_pretrain_steps // epochs,
                             verbose=2 if config.quiet else 1)
-    n_flow.save_weights(path)
+    with run_dir.atomic_path(path) as temporary:
+        n_flow.save_weights(temporary)
 
     # Held out: the validation videos at the schedule of interval key_range + 1.
     val = schedule_pairs(len(val_frames), val_frames.shape[1], config.key_range + 1)
@@ -448,124 +439,3 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
     print("Flow net after pre-training: validation end-point error "
           f"{stats['flow_val_epe']:.4f} feature px (zero flow: {stats['flow_val_zero_epe']:.4f})")
     return stats
-
-
-def train_dff(config, overwrite=False):
-    """The whole job for a dff / frame_seg TrainConfig; returns the held-out metrics."""
-    if config.model not in MODELS:
-        raise ValueError(f"train_dff trains {MODELS}, not {config.model!r}")
-    model_dir = config.model_dir or run_dir.default_path(config.experiment, config.model)
-    config = dataclasses.replace(config, model_dir=model_dir, task="segmentation")
-    run = run_dir.RunDir(model_dir).create()
-    paths = {"logs": run.logs_dir, "backup": run.backup_dir, "best": run.best_model_path,
-             "export": run.export_dir, "flow": run.file(FLOW_PRETRAIN_WEIGHTS)}
-    done = train_lib.finished_metrics(model_dir, overwrite)
-    if done is not None:
-        return done
-    if config.key_range < 0:
-        raise ValueError(f"--key_range must be >= 0, got {config.key_range}")
-    start = time.time()
-    keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        train_lib.set_mixed_precision()
-    strategy = distribute.get_strategy(config.strategy)
-
-    if config.freeze_feature and not (config.model == "dff" and config.feature_init):
-        raise ValueError("--freeze_feature keeps N_feat and N_task as --feature_init gives "
-                         "them: it needs --model=dff and --feature_init")
-    parts = generate_splits(config, config.data_dir or run.data_dir)
-    num_classes = config.seg_classes
-    class_names = list(moving_shapes.class_names(num_classes))
-    train_frames, train_masks, _ = load_clips(parts["train"], num_classes)
-    val_frames, val_masks, val_metas = load_clips(parts["val"], num_classes)
-    num_frames = train_frames.shape[1]
-    model_args = model_config(config, num_classes)
-    run.write_config({"train": {k: v for k, v in dataclasses.asdict(config).items()
-                                if k != "quiet"},
-                      "model_config": model_args, "class_names": class_names,
-                      "eval_data": parts["test"]})
-
-    steps_per_epoch = config.steps_per_epoch or max(
-        1, len(train_frames) * num_frames // config.batch_size)
-    with strategy.scope():
-        model = build_model(config.model, **model_args)
-    if config.model == "dff" and config.feature_init:
-        print(load_feature_task(model, config.feature_init))
-    train_features = val_features = None
-    fitted = model
-    if config.freeze_feature:
-        # Key frames then stay exactly the per-frame model's. N_feat being fixed, its
-        # features of every frame are computed once, and the end-to-end stage trains the
-        # flow net and the scale field through warp and N_task on them.
-        n_feat, _, n_task = dff_parts(model)
-        n_feat.trainable = n_task.trainable = False
-        start_features = time.time()
-        train_features = frame_features(n_feat, train_frames)
-        val_features = frame_features(n_feat, val_frames)
-        print(f"N_feat and N_task fixed; features of {train_frames.shape[0]} + "
-              f"{val_frames.shape[0]} videos computed in {time.time() - start_features:.0f} s")
-        with strategy.scope():
-            fitted = propagation_model(model)
-    train_ds = pair_dataset(train_frames, train_masks, config.batch_size, config.key_range,
-                            training=True, seed=config.seed, features=train_features)
-    val_ds = pair_dataset(val_frames, val_masks, config.batch_size, config.key_range,
-                          training=False, features=val_features)
-    with strategy.scope():
-        fitted.compile(optimizer=train_lib._optimizer(config, steps_per_epoch, fitted),
-                       loss=keras.losses.SparseCategoricalCrossentropy(),
-                       metrics=[keras.metrics.MeanIoU(num_classes, name="miou",
-                                                      sparse_y_pred=False),
-                                keras.metrics.SparseCategoricalAccuracy(name="pixel_acc")])
-    if not config.quiet:
-        fitted.summary()
-
-    flow_stats = None
-    if config.model == "dff" and config.flow_pretrain_steps > 0:
-        flow_stats = pretrain_flow(config, model, val_frames, val_metas, paths["flow"])
-
-    resumed = distribute.resumed_epoch(paths["backup"])
-    if resumed:
-        print(f"Resuming from the backup in {paths['backup']}: epoch {resumed} of "
-              f"{config.epochs} done")
-    # Pictures of a few validation pairs at the farthest key offset of the schedule.
-    picks = [i * num_frames + min(num_frames - 1, config.key_range)
-             for i in range(min(3, len(val_frames)))]
-    sample_x, sample_y = next(iter(
-        pair_dataset(val_frames, val_masks, num_frames * len(val_frames), config.key_range,
-                     training=False)))
-    sample_x = {k: v.numpy()[picks] for k, v in sample_x.items()}
-    callbacks = [
-        distribute.BackupAndRestore(paths["backup"]),
-        train_lib.BestModelCheckpoint(paths["best"], model),
-        keras.callbacks.TensorBoard(paths["logs"], write_graph=False),
-        OverlaySummaries(os.path.join(paths["logs"], "images"), sample_x,
-                         sample_y.numpy()[picks], num_classes, model),
-    ] + optimizers.schedule_callbacks(config)
-    fitted.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-              verbose=2 if config.quiet else 1)
-    train_time = time.time() - start
-
-    best = run.load_best_model()
-    test_frames, test_masks, _ = load_clips(parts["test"], num_classes)
-    results = heldout_metrics(best, config.model, test_frames, test_masks, num_classes,
-                              config.eval_key_intervals)
-    if flow_stats:
-        results.update(flow_stats)
-    run_dir.replace_folder(lambda folder: export_dff(
-        best, folder, class_names,
-        extra={"model": config.model, "experiment": config.experiment}), paths["export"])
-    run.write_metrics({"metrics": results, "train_seconds": train_time,
-                       "total_seconds": time.time() - start, "eval_data": parts["test"]})
-    print(f"\nmodel directory : {model_dir}")
-    print(f"best model      : {paths['best']}")
-    print(f"SavedModel      : {paths['export']}  (signatures "
-          f"{'feature, propagate, per_frame' if config.model == 'dff' else 'feature, per_frame'};"
-          " uint8 RGB frames)")
-    print(f"TensorBoard     : tensorboard --logdir {paths['logs']}")
-    print(f"held-out data   : {parts['test']} ({len(test_frames)} videos, "
-          f"{test_frames.shape[0] * test_frames.shape[1]} frames)")
-    print(f"time            : {time.time() - start:.0f} s")
-    print("final metrics   : " + ", ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in results.items()))
-    return results

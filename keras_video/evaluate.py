@@ -24,7 +24,6 @@ if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then i
 from keras_video import cli  # noqa: E402
 
 import cv2  # noqa: E402
-import keras  # noqa: E402
 from absl import flags  # noqa: E402
 
 from keras_video import evaluation, run_dir  # noqa: E402

@@ -66,16 +66,22 @@ def _test_clip(model_dir):
     return os.path.join(eval_data, "clip_00000", "frames.avi")
 
 
-def test_train_dff_end_to_end(dff_run):
+def test_train_dff_end_to_end(dff_run, frame_run):
     model_dir, stdout = dff_run
     with open(os.path.join(model_dir, "metrics.json")) as f:
         metrics = json.load(f)["metrics"]
-    for name in ("miou_k1", "miou_k5"):
-        assert 0.0 <= metrics[name] <= 1.0
+    with open(os.path.join(frame_run[0], "metrics.json")) as f:
+        per_frame = json.load(f)["metrics"]
+    # N_feat and N_task are the per-frame model's, kept fixed: at key interval 1 every
+    # frame is a key frame, so DFF's held-out mIoU is the per-frame model's on the same
+    # test videos.
+    assert metrics["miou_k1"] == pytest.approx(per_frame["miou"], abs=1e-6)
     assert metrics["fps_k1"] > 0 and metrics["fps_k5"] > 0
-    # Flow pre-training ran and reported its held-out error next to zero flow's.
-    assert metrics["flow_pretrain_epe"] >= 0 and metrics["flow_val_zero_epe"] > 0
-    assert metrics["flow_val_epe"] >= 0
+    # Flow pre-training ran and reported its held-out error next to zero flow's (the
+    # test videos move, so zero flow errs), and the flow net's own error is another.
+    assert metrics["flow_val_zero_epe"] > 0 and np.isfinite(metrics["flow_pretrain_epe"])
+    assert np.isfinite(metrics["flow_val_epe"])
+    assert metrics["flow_val_epe"] != metrics["flow_val_zero_epe"]
     assert os.path.isfile(os.path.join(model_dir, "flow_pretrain.weights.h5"))
     assert os.path.isfile(os.path.join(model_dir, "best.keras"))
     with open(os.path.join(model_dir, "export", "meta.json")) as f:

@@ -38,10 +38,10 @@ from keras_video import runtime  # noqa: E402
 runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
 import cv2  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_video import configs, dff_training, flops, streaming, train  # noqa: E402
+from keras_video import configs, dff_training, flops, run_dir, streaming  # noqa: E402
+from keras_video.training import trainer  # noqa: E402
 from keras_video.data import moving_shapes  # noqa: E402
 from keras_video.models.dff import dff_parts  # noqa: E402
 from keras_video.summaries import confusion_matrix  # noqa: E402
@@ -62,7 +62,7 @@ def train_both(runs, overrides):
         if experiment == "seg_dff":
             values.setdefault("feature_init", dirs["seg_frame"])
         start = time.time()
-        train.train(configs.make_config(experiment, values))
+        trainer.train(configs.make_config(experiment, values))
         seconds[experiment] = time.time() - start
         print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
         dirs[experiment] = model_dir
@@ -211,9 +211,9 @@ def main():
 
     dirs, train_times = train_both(args.runs, overrides)
     train_seconds = sum(train_times.values())
-    models = {name: keras.saving.load_model(os.path.join(d, train.BEST_MODEL), compile=False)
+    models = {name: run_dir.RunDir(d).load_best_model()
               for name, d in dirs.items()}
-    with open(os.path.join(dirs["seg_dff"], train.CONFIG_FILE)) as f:
+    with open(run_dir.RunDir(dirs["seg_dff"]).config_path) as f:
         run_config = json.load(f)
     num_classes = run_config["model_config"]["num_classes"]
     frames, masks, metas = dff_training.load_clips(run_config["eval_data"], num_classes)

@@ -29,7 +29,8 @@ sys.path.insert(0, REPO)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import configs, optimizers, train  # noqa: E402
+from keras_video import configs, optimizers  # noqa: E402
+from keras_video.training import trainer  # noqa: E402
 from keras_video.data import datasets  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
@@ -92,7 +93,7 @@ def main():
         overrides["mixed_precision"] = args.mixed_precision
     config = configs.make_config(args.experiment, overrides)
     if config.mixed_precision:
-        train.set_mixed_precision()
+        trainer.set_mixed_precision()
     splits = datasets.load_splits(config, os.path.join(REPO, "runs", "motion_data"))
     chance_loss = math.log(splits.num_classes)
     print(f"# {args.experiment}, mixed precision {config.mixed_precision}, first "

@@ -1,0 +1,1 @@
+"""Training: one trainer (keras_video.training.trainer) runs any task."""
