@@ -31,7 +31,6 @@ from keras_video.data import sources  # noqa: E402
 from keras_video.data.pipeline import ClipSpec  # noqa: E402
 
 
-
 def define_flags():
     """The command's flags (defined when it runs, so that importing this module into a
     process with other commands defines nothing)."""
