@@ -11,6 +11,8 @@ import os
 import keras
 import numpy as np
 
+from keras_video import run_dir
+
 
 def split_model(model):
     """(clips -> per-frame features model, temporal head) of a cnn_lstm model."""
@@ -31,8 +33,6 @@ def cached_features(feature_model, dataset, path, num_clips=None):
         labels.append(np.asarray(y))
         progress.add(len(labels[-1]))
     features, labels = np.concatenate(features), np.concatenate(labels)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, features=features, labels=labels)
-    os.replace(tmp, path)
+    with run_dir.atomic_path(path) as temporary:
+        np.savez(temporary, features=features, labels=labels)
     return features, labels
