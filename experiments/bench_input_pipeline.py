@@ -90,6 +90,7 @@ import tensorflow as tf  # noqa: E402
 from keras_video.data import (avi, decode, generate, sources,  # noqa: E402
                               to_tfrecord, transforms)
 from keras_video.data.pipeline import ClipSpec, make_dataset  # noqa: E402
+from keras_video.data.samples import Samples
 
 
 def naive_loop(paths, size):
@@ -302,7 +303,7 @@ def write_data(args, workdir, name, num, **options):
         print(f"generated {num} {name} clips in {data} ({time.perf_counter() - t:.1f} s)",
               file=sys.stderr)
     samples = sources.from_spec(data)
-    if not isinstance(samples, sources.Samples):
+    if not isinstance(samples, Samples):
         raise SystemExit("--data must be files on disk, not a TFDS source")
     out = os.path.join(workdir, "tfrecord")
     t = time.perf_counter()

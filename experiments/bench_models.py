@@ -12,7 +12,7 @@ alike. A training step is forward + cross-entropy + backward + SGD (momentum 0.9
 inference step is a forward pass in inference mode. Both frameworks use every core.
 
 Printed as a markdown table: clips/s (medians), the ratio Keras / PyTorch, and the
-achieved GFLOP/s (forward FLOPs per clip from keras_video.flops, x3 for a training
+achieved GFLOP/s (forward FLOPs per clip from keras_video.models.flops, x3 for a training
 step) against the GFLOP/s of a large float32 matrix product on the same machine.
 """
 
@@ -37,7 +37,8 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 import torch_reference_3d as ref  # noqa: E402
-from keras_video import flops, hardware  # noqa: E402
+from keras_video import hardware  # noqa: E402
+from keras_video.models import flops
 from keras_video.models import build_model  # noqa: E402
 
 NUM_CLASSES = 101

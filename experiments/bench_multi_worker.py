@@ -38,7 +38,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from keras_video import distribute  # noqa: E402
+from keras_video.training import distribute  # noqa: E402
 
 
 def worker(args):

@@ -13,7 +13,7 @@ load from other processes hits all four alike. Printed as a markdown table: trai
 clips/s (median over rounds) and the ratio to float32 without XLA.
 
 `--experiments motion_c3d,motion_cnn_lstm` times a recipe's own model instead, at its
-sizes: `keras_video.configs.make_config(name)` gives the model (width, BatchNorm,
+sizes: `keras_video.training.configs.make_config(name)` gives the model (width, BatchNorm,
 readout, ...), the clip shape, the batch size, the optimizer and the loss that
 `python -m keras_video.train --experiment=name` trains with (8 classes, the motion
 benchmark's). `--models` is then ignored; `--batch`, `--frames`, `--size` too.
@@ -33,7 +33,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import configs, optimizers  # noqa: E402
+from keras_video import optimizers  # noqa: E402
+from keras_video.training import configs
 from keras_video.training import trainer  # noqa: E402
 from keras_video.models import build_model  # noqa: E402
 

@@ -5,7 +5,7 @@
       best.keras      the best model so far (by validation loss); best.keras.json its score
       backup/         the state a killed run resumes from (distribute.BackupAndRestore)
       logs/           TensorBoard: curves, and pictures under logs/images
-      export/         the SavedModel for serving (keras_video.export) and its meta.json
+      export/         the SavedModel for serving (keras_video.serving.export) and its meta.json
       metrics.json    held-out metrics; its presence marks a finished run
       data/           generated data sets (synthetic:...), unless --data_dir says otherwise
 

@@ -20,10 +20,11 @@ import os
 import keras
 import numpy as np
 
-from keras_video import distribute
+from keras_video.training import distribute
 from keras_video.data import sources
 from keras_video.data.pipeline import ClipSpec, make_dataset
 from keras_video.models import build_model
+from keras_video.data import sharding
 
 GLOBAL_BATCH = 8
 CLIP = ClipSpec(16, (32, 32), "first")
@@ -63,7 +64,7 @@ def main():
     keras.utils.set_random_seed(0)
     strategy = distribute.get_strategy(args.strategy)
     samples = sources.from_spec(args.data)
-    inputs = distribute.distribute_dataset(
+    inputs = sharding.distribute_dataset(
         strategy, samples, lambda source, batch_size: make_dataset(
             source, CLIP, batch_size, training=False), GLOBAL_BATCH)
     with strategy.scope():

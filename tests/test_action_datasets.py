@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import HMDB51_CLASSES, HMDB51_FILMS, UCF101_CLASSES, UCF101_GROUPS
-from keras_video import configs, evaluation
+from keras_video.training import configs
+from keras_video.tasks import evaluation
 from keras_video.data import action_datasets, datasets, sources
 from keras_video.data.decode import BadSampleError
+from keras_video.data.samples import Samples, TfdsSource
 
 
 def _stems(samples):
@@ -111,14 +113,14 @@ def test_validation_holds_out_whole_groups(fake_ucf101, fake_hmdb51, tmp_path, s
 
 
 def test_group_split_is_seeded():
-    samples = sources.Samples([f"c{i}" for i in range(10)], np.zeros(10, np.int64),
+    samples = Samples([f"c{i}" for i in range(10)], np.zeros(10, np.int64),
                               "classification", ["a"], groups=list("aabbbccdde"))
     train, held = samples.split(0.4, seed=5)
     again, _ = samples.split(0.4, seed=5)
     assert train.paths == again.paths
     assert len(set(held.groups)) == 2 and not set(held.groups) & set(train.groups)
     with pytest.raises(ValueError, match="1 group"):
-        sources.Samples(["a", "b"], np.zeros(2), "regression", groups=["g", "g"]).split(
+        Samples(["a", "b"], np.zeros(2), "regression", groups=["g", "g"]).split(
             0.5, 0)
 
 
@@ -219,13 +221,13 @@ def test_tfds_ucf101_split_configs(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     from keras_video.data.pipeline import ClipSpec, make_dataset
 
-    assert sources.TfdsSource("ucf101").with_official_split(2).name == "ucf101/ucf101_2"
-    same = sources.TfdsSource("ucf101/ucf101_1_256")
+    assert TfdsSource("ucf101").with_official_split(2).name == "ucf101/ucf101_2"
+    same = TfdsSource("ucf101/ucf101_1_256")
     assert same.with_official_split(1) is same
     with pytest.raises(ValueError, match="is not official split 2"):
         same.with_official_split(2)
     with pytest.raises(ValueError, match="has none"):
-        sources.TfdsSource("kinetics400").with_official_split(1)
+        TfdsSource("kinetics400").with_official_split(1)
     config = configs.make_config("", dict(data="tfds:ucf101", split=3))
     with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
         splits = datasets.load_splits(config, str(tmp_path))

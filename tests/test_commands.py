@@ -195,13 +195,15 @@ import sys, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-from keras_video import configs, distribute, train
+from keras_video.training import trainer
+from keras_video.training import configs
+from keras_video.training import distribute
 strategy = distribute.get_strategy("mirrored")
 print("replicas", strategy.num_replicas_in_sync)
 config = configs.make_config("", dict(
     strategy="mirrored", size=32, lstm_units=(8, 8), batch_size=8, epochs=2, quiet=True,
     data=sys.argv[1], holdout_fraction=0.2, model_dir=sys.argv[2]))
-print("metrics", train.train(config))
+print("metrics", trainer.train(config))
 """
 
 

@@ -1,4 +1,4 @@
-"""keras_video.configs: every setting has a line of help and a group, a setting that
+"""keras_video.training.configs: every setting has a line of help and a group, a setting that
 does nothing for the chosen model is refused, and every named experiment is valid."""
 
 import dataclasses
@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from keras_video import configs
+from keras_video.training import configs
 
 
 def test_every_setting_has_help_and_a_group():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_module
-from keras_video import convert
+from keras_video.conversion import torch_file, torch_weights
+from keras_video.models import pretrained
 
 torch = pytest.importorskip("torch")
 
@@ -47,7 +48,7 @@ def test_reader_equals_torch_save(tmp_path, zip_format):
     path = tmp_path / "checkpoint.pth"
     # legacy: the format of PyTorch < 1.6, the age of the published 3D-ResNets files
     torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
-    loaded = convert.read_torch_file(path)
+    loaded = torch_file.read_torch_file(path)
     assert (loaded["arch"], loaded["epoch"]) == ("resnet", 200)
     assert list(loaded["state_dict"]) == list(state_dict)
     for key, tensor in state_dict.items():
@@ -57,7 +58,7 @@ def test_reader_equals_torch_save(tmp_path, zip_format):
     assert loaded["state_dict"]["bn.num_batches_tracked"].dtype == np.int64
     np.testing.assert_array_equal(loaded["optimizer"]["state"][0]["momentum_buffer"], 1.0)
 
-    state, info = convert.torch_state_dict(path)
+    state, info = torch_file.torch_state_dict(path)
     assert info == {"source": str(path), "arch": "resnet", "epoch": 200}
     assert set(state) == set(state_dict)
 
@@ -77,7 +78,7 @@ def test_reader_runs_no_code_from_the_file(tmp_path):
     victim.write_text("still here")
     path = tmp_path / "trap.pth"
     torch.save({"state_dict": {"w": torch.ones(2)}, "trap": _Trap(str(victim))}, path)
-    loaded = convert.read_torch_file(path)
+    loaded = torch_file.read_torch_file(path)
     assert victim.exists()
     assert type(loaded["trap"]).__name__.endswith("remove")  # an inert placeholder
     np.testing.assert_array_equal(loaded["state_dict"]["w"], [1.0, 1.0])
@@ -85,11 +86,11 @@ def test_reader_runs_no_code_from_the_file(tmp_path):
 
 def test_reader_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
-        convert.read_torch_file(tmp_path / "nowhere.pth")
+        torch_file.read_torch_file(tmp_path / "nowhere.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ValueError, match="junk.pth"):
-        convert.read_torch_file(junk)
+        torch_file.read_torch_file(junk)
 
 
 def _small_r3d(n_classes=7, seed=0, **options):
@@ -113,7 +114,7 @@ def test_bad_keys_are_named_in_one_error_and_nothing_is_assigned():
     model = build_model("r3d10", num_classes=7, widen_factor=0.125)
     before = model.get_layer("conv1").kernel.numpy()
     with pytest.raises(ValueError) as error:
-        convert.load_state_dict(model, state_dict)
+        torch_weights.load_state_dict(model, state_dict)
     message = str(error.value)
     assert "unused key 'layer5.0.conv1.weight'" in message
     assert "missing key 'layer3.0.bn2.running_var'" in message
@@ -121,7 +122,7 @@ def test_bad_keys_are_named_in_one_error_and_nothing_is_assigned():
     np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(), before)
     # and through from_torch, with the checkpoint's own arch named
     with pytest.raises(ValueError, match="saved as arch 'resnet2p1d-18'"):
-        convert.from_torch("r3d10", {"state_dict": state_dict, "arch": "resnet2p1d-18"},
+        pretrained.from_torch("r3d10", {"state_dict": state_dict, "arch": "resnet2p1d-18"},
                            widen_factor=0.125)
 
 
@@ -129,14 +130,14 @@ def test_num_classes_from_the_checkpoint_and_the_head_skip():
     net = _small_r3d(n_classes=7, seed=1)
     checkpoint = {"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()},
                   "arch": "resnet-10", "epoch": 200}
-    model = convert.from_torch("r3d10", checkpoint, widen_factor=0.125)
+    model = pretrained.from_torch("r3d10", checkpoint, widen_factor=0.125)
     assert model.output.shape == (None, 7)
     np.testing.assert_array_equal(model.get_layer("fc").kernel.numpy(),
                                   net.fc.weight.detach().numpy().T)
 
     with pytest.raises(ValueError, match=r"shape mismatch for 'fc\.weight'(.|\n)*skip_head"):
-        convert.from_torch("r3d10", checkpoint, widen_factor=0.125, num_classes=3)
-    model = convert.from_torch("r3d10", checkpoint, widen_factor=0.125, num_classes=3,
+        pretrained.from_torch("r3d10", checkpoint, widen_factor=0.125, num_classes=3)
+    model = pretrained.from_torch("r3d10", checkpoint, widen_factor=0.125, num_classes=3,
                                skip_head=True)
     assert model.get_layer("fc").kernel.shape == (64, 3)  # fresh, not the file's 7
     np.testing.assert_array_equal(
@@ -151,10 +152,10 @@ def test_c3d_file_without_head_needs_num_classes():
                 for k, v in net.state_dict().items() if not k.startswith("fc8")}
     config = dict(width=0.0625, input_shape=(16, 16, 16, 3))
     with pytest.raises(ValueError, match="no 'fc8.weight'"):
-        convert.from_torch("c3d", headless, **config)
+        pretrained.from_torch("c3d", headless, **config)
     with pytest.raises(ValueError, match="missing key 'fc8.weight'"):
-        convert.from_torch("c3d", headless, num_classes=5, **config)
-    model = convert.from_torch("c3d", headless, num_classes=5, skip_head=True, **config)
+        pretrained.from_torch("c3d", headless, num_classes=5, **config)
+    model = pretrained.from_torch("c3d", headless, num_classes=5, skip_head=True, **config)
     np.testing.assert_array_equal(model.get_layer("conv5b").bias.numpy(),
                                   net.conv5b.bias.detach().numpy())
 
@@ -196,9 +197,9 @@ def test_cli_converts_without_torch_and_reports_the_head(tmp_path):
 
 
 def test_finetune_loads_a_published_style_pth_into_a_new_class_count(tmp_path):
-    # keras_video.finetune converts .pth files through from_torch with the trainer's
+    # keras_video.models.pretrained converts .pth files through from_torch with the trainer's
     # model_config (no num_classes: the source model keeps the file's head).
-    from keras_video import finetune
+    from keras_video.models import pretrained
     from keras_video.models import build_model
 
     net = _small_r3d(n_classes=7, seed=3)
@@ -207,7 +208,7 @@ def test_finetune_loads_a_published_style_pth_into_a_new_class_count(tmp_path):
     config = dict(input_shape=(8, 32, 32, 3), widen_factor=0.125, dropout=0.0,
                   conv1_t_size=7, conv1_t_stride=1, no_max_pool=False, shortcut_type="B")
     model = build_model("r3d10", num_classes=4, **config)
-    report = finetune.load_pretrained(model, path, "r3d10", dict(num_classes=4, **config))
+    report = pretrained.load_pretrained(model, path, "r3d10", dict(num_classes=4, **config))
     assert "every layer but the head 'fc'" in report
     np.testing.assert_array_equal(model.get_layer("layer2_0_downsample_0").kernel.numpy(),
                                   net.layer2[0].downsample[0].weight.detach().numpy().transpose(2, 3, 4, 1, 0))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_module
-from keras_video import dff_training
+from keras_video.tasks import dff_training
 from keras_video.data import decode
 
 TINY = ["--size=64", "--frames=12", "--num_train=2", "--num_val=1", "--num_eval=1",
@@ -98,7 +98,7 @@ def test_fixed_feature_network_keeps_key_frames_equal_to_the_per_frame_model(fra
                                                                              dff_run):
     import keras
 
-    from keras_video import streaming
+    from keras_video.serving import streaming
     from keras_video.models.dff import dff_parts
 
     frame_seg = keras.saving.load_model(os.path.join(frame_run[0], "best.keras"),
@@ -121,7 +121,7 @@ def test_fixed_feature_network_keeps_key_frames_equal_to_the_per_frame_model(fra
 
 def test_flow_pairs_and_schedule_pairs():
     from keras_video.data import moving_shapes
-    from keras_video.streaming import flow_to_feature_grid
+    from keras_video.serving.streaming import flow_to_feature_grid
 
     spec = moving_shapes.SegmentationSpec(height=48, width=64, num_frames=16)
     frames, pairs, flows = dff_training.flow_pairs(3, 5, spec, (6, 8), 8, frames_per_clip=4)
@@ -263,7 +263,7 @@ np.savez(out, scheduled=np.stack(scheduled), single=np.stack(single))
 def test_export_signatures_reproduce_the_engine(dff_run, tmp_path):
     import keras
 
-    from keras_video import streaming
+    from keras_video.serving import streaming
 
     model_dir, _ = dff_run
     frames = np.stack(list(decode.iter_video_frames(_test_clip(model_dir))))[:7]

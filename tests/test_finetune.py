@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_video import finetune, optimizers
-from keras_video.configs import TrainConfig
+from keras_video import optimizers
+from keras_video.models import pretrained
+from keras_video.training.configs import TrainConfig
 
 
 def _classifier(num_classes, hidden=4, name="toy"):
@@ -21,22 +22,22 @@ def _classifier(num_classes, hidden=4, name="toy"):
 
 
 def test_head_is_last_layer_with_weights_also_inside_nested_models():
-    assert finetune.head_layer(_classifier(3)).name == "fc"
+    assert pretrained.head_layer(_classifier(3)).name == "fc"
     from keras_video.models import build_model
 
     nested = build_model("cnn_lstm", input_shape=(4, 16, 16, 1), task="classification",
                          num_classes=3, lstm_units=(8,))
-    assert finetune.head_layer(nested).name == "predictions"
+    assert pretrained.head_layer(nested).name == "predictions"
 
 
 def test_freeze_until_freezes_the_layers_before_the_stage():
     model = _classifier(3)
-    frozen = finetune.freeze_until(model, "layer2")
+    frozen = pretrained.freeze_until(model, "layer2")
     assert [layer.name for layer in frozen if layer.weights] == ["layer1_fc", "layer1_bn"]
     assert not model.get_layer("layer1_fc").trainable
     assert model.get_layer("layer2_fc").trainable and model.get_layer("fc").trainable
     with pytest.raises(ValueError, match="no layer .* starts with"):
-        finetune.freeze_until(_classifier(3), "layer9")
+        pretrained.freeze_until(_classifier(3), "layer9")
 
 
 def _randomize(model, seed):
@@ -54,7 +55,7 @@ def test_pretrained_with_another_class_count_loads_all_but_the_head(tmp_path, su
 
     target = _classifier(3)
     head_before = target.get_layer("fc").kernel.numpy()
-    report = finetune.load_pretrained(target, path, "toy")
+    report = pretrained.load_pretrained(target, path, "toy")
     assert "every layer but the head 'fc'" in report
     for name in ("layer1_fc", "layer1_bn", "layer2_fc"):
         for a, b in zip(source.get_layer(name).weights, target.get_layer(name).weights):
@@ -62,7 +63,7 @@ def test_pretrained_with_another_class_count_loads_all_but_the_head(tmp_path, su
     np.testing.assert_array_equal(target.get_layer("fc").kernel.numpy(), head_before)
 
     same = _classifier(7)
-    assert "the head 'fc' included" in finetune.load_pretrained(same, path, "toy")
+    assert "the head 'fc' included" in pretrained.load_pretrained(same, path, "toy")
     np.testing.assert_array_equal(same.get_layer("fc").kernel.numpy(),
                                   source.get_layer("fc").kernel.numpy())
 
@@ -71,9 +72,9 @@ def test_pretrained_of_another_architecture_is_an_error_naming_the_layers(tmp_pa
     path = str(tmp_path / "other.weights.h5")
     _classifier(3, hidden=5).save_weights(path)
     with pytest.raises(ValueError, match="layer1_fc/kernel.*layer2_fc"):
-        finetune.load_pretrained(_classifier(3, hidden=4), path, "toy")
+        pretrained.load_pretrained(_classifier(3, hidden=4), path, "toy")
     with pytest.raises(FileNotFoundError, match="missing.pth"):
-        finetune.load_pretrained(_classifier(3), str(tmp_path / "missing.pth"), "toy")
+        pretrained.load_pretrained(_classifier(3), str(tmp_path / "missing.pth"), "toy")
 
 
 def test_head_learning_rate_multiplier_scales_only_the_head_update():
@@ -85,7 +86,7 @@ def test_head_learning_rate_multiplier_scales_only_the_head_update():
         keras.utils.set_random_seed(0)
         model = _classifier(3)
         start = {v.path: v.numpy() for v in model.trainable_weights}
-        head = {v.path: multiplier for v in finetune.head_layer(model).trainable_weights}
+        head = {v.path: multiplier for v in pretrained.head_layer(model).trainable_weights}
         model.compile(optimizers.make_optimizer(config, 1, head),
                       keras.losses.SparseCategoricalCrossentropy())
         model.train_on_batch(x, y)

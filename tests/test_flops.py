@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_video import flops
+from keras_video.models import flops
 from keras_video.models.resnet2d import resnet_classifier
 
 

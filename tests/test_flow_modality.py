@@ -10,10 +10,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import moving_texture
-from keras_video import evaluation, export
+from keras_video.tasks import evaluation
+from keras_video.serving import export
 from keras_video.data import decode, optical_flow, pipeline, tfrecord, transforms
 from keras_video.data.pipeline import ClipSpec, make_dataset
-from keras_video.data.sources import Samples
+from keras_video.data.samples import Samples
 from keras_video.layers import ImageNormalization
 from keras_video.models import build_model
 

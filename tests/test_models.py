@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_video import features
+from keras_video.tasks import feature_cache
 from keras_video.layers import ImageNormalization
 from keras_video.models import build_model, model_names
 from keras_video.models.backbones import frame_backbone
@@ -64,10 +64,10 @@ def test_feature_cache_equals_the_uncached_model(tmp_path):
     clips = np.random.default_rng(0).uniform(0, 255, (6, 5, 96, 96, 3)).astype("float32")
     labels = np.arange(6, dtype="float32")
     dataset = [(clips[:4], labels[:4]), (clips[4:], labels[4:])]
-    feature_model, head = features.split_model(model)
+    feature_model, head = feature_cache.split_model(model)
     path = str(tmp_path / "cache" / "train.npz")
-    cached, cached_labels = features.cached_features(feature_model, dataset, path, 6)
-    again, _ = features.cached_features(feature_model, [], path, 6)  # read back, no compute
+    cached, cached_labels = feature_cache.cached_features(feature_model, dataset, path, 6)
+    again, _ = feature_cache.cached_features(feature_model, [], path, 6)  # read back, no compute
     np.testing.assert_array_equal(cached, again)
     np.testing.assert_array_equal(cached_labels, labels)
     np.testing.assert_allclose(head(cached), model(clips), atol=1e-5)

@@ -5,13 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_video import finetune
+from keras_video.models import pretrained
 from keras_video.layers import Conv3D, ImageNormalization
 from keras_video.models import build_model, resnet3d
 
 torch = pytest.importorskip("torch")
 
-from keras_video.convert import from_torch  # noqa: E402
+from keras_video.models.pretrained import from_torch  # noqa: E402
 import torch_reference  # noqa: E402
 import torch_reference_3d as ref  # noqa: E402
 
@@ -168,7 +168,7 @@ def test_registry_models_build_small(name):
     model = build_model(name, num_classes=5, input_shape=shape, width=0.125)
     assert model.output.shape == (None, 5)
     assert isinstance(model.layers[1], ImageNormalization)
-    head = finetune.head_layer(model)
+    head = pretrained.head_layer(model)
     assert head.name == ("fc8" if name == "c3d" else "fc")
     assert head.dtype_policy.compute_dtype == "float32"
     assert model.layers[-1].dtype_policy.compute_dtype == "float32"
@@ -194,7 +194,7 @@ def test_layer_names_follow_pytorch_and_freeze_until_layer4():
     for expected in ("conv1", "bn1", "layer1_0_conv1", "layer2_0_downsample_0",
                      "layer2_0_downsample_1", "layer4_1_bn2", "fc"):
         assert expected in names
-    frozen = finetune.freeze_until(model, "layer4")
+    frozen = pretrained.freeze_until(model, "layer4")
     frozen_names = {layer.name for layer in frozen}
     assert {"conv1", "layer3_1_conv2", "layer3_0_downsample_0"} <= frozen_names
     assert not any(n.startswith(("layer4", "fc")) for n in frozen_names)

@@ -1,4 +1,4 @@
-"""Multi-worker training (keras_video.distribute) with real worker processes on
+"""Multi-worker training (keras_video.training.distribute) with real worker processes on
 127.0.0.1: two workers, each reading half of every global batch from its own shard of
 the files, give the weights of one worker reading the whole batch; and after the job
 is stopped and started again, BackupAndRestore resumes it where it stopped with the
@@ -52,7 +52,7 @@ def _env(tmp_dir, tf_config=None):
 
 
 def _two_workers(data, out, model_dir, *extra):
-    from keras_video.distribute import local_tf_configs
+    from keras_video.training.distribute import local_tf_configs
 
     return [(["--strategy=multi_worker", f"--data={data}", f"--out={out}{i}",
               f"--model_dir={model_dir}", *extra], _env(model_dir.parent, tf_config))

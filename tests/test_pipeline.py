@@ -7,9 +7,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import VIDEOS
-from keras_video import cli, evaluation
+from keras_video.commands import cli
+from keras_video.tasks import evaluation
 from keras_video.data import decode, sources
 from keras_video.data.pipeline import ClipSpec, SkipLog, make_dataset
+from keras_video.data.samples import Samples, TfdsSource
 
 
 def _all(ds):
@@ -63,7 +65,7 @@ def test_cache_gives_the_same_clips(oscillation_videos, tmp_path):
 def test_tfds_source_through_the_same_pipeline():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
-        source = sources.TfdsSource("ucf101", "train")
+        source = TfdsSource("ucf101", "train")
         x, y = _all(make_dataset(source, ClipSpec(8, (32, 32)), 2, training=False))
     assert x.shape == (3, 8, 32, 32, 3) and y.dtype == np.int64
 
@@ -71,7 +73,7 @@ def test_tfds_source_through_the_same_pipeline():
 def _with_bad_video(oscillation_videos):
     samples = sources.from_spec(oscillation_videos)
     bad = os.path.join(VIDEOS, "truncated_faststart_h264.mp4")
-    return sources.Samples(samples.paths[:3] + [bad], np.append(samples.labels[:3], 1.0),
+    return Samples(samples.paths[:3] + [bad], np.append(samples.labels[:3], 1.0),
                            "regression"), bad
 
 

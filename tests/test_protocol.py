@@ -14,10 +14,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_module
-from keras_video import cli, configs, evaluation
-from keras_video.data import datasets, decode, sources
+from keras_video.commands import cli
+from keras_video.training import configs
+from keras_video.tasks import evaluation
+from keras_video.data import datasets, decode
 from keras_video.data.pipeline import ClipSpec, SkipLog, make_dataset
 from keras_video.data.sampling import video_clips
+from keras_video.data.samples import Samples
 
 NUM_CLASSES = 8
 SHARPNESS = 2.0
@@ -72,7 +75,7 @@ def gray_videos(tmp_path_factory):
              _write_frames(root / "C", [84] * 20),
              _write_frames(root / "D", [90] * 16 + [0, 0, 240, 240]),
              _write_frames(root / "E", [columns] * 8)]
-    return sources.Samples(paths, np.array([1, 0, 0, 3, 4]), "classification",
+    return Samples(paths, np.array([1, 0, 0, 3, 4]), "classification",
                            [f"level{30 * k}" for k in range(NUM_CLASSES)])
 
 
@@ -120,7 +123,7 @@ def test_video_and_clip_protocols_top1_top5(gray_videos):
 
 def test_unreadable_videos_are_skipped_not_misaligned(gray_videos, tmp_path):
     missing = str(tmp_path / "missing")
-    with_bad = sources.Samples(gray_videos.paths[:2] + [missing] + gray_videos.paths[2:],
+    with_bad = Samples(gray_videos.paths[:2] + [missing] + gray_videos.paths[2:],
                                np.array([1, 0, 2, 0, 3, 4]), "classification")
     log = SkipLog()
     labels, scores, _ = evaluation.video_scores(_gray_level_model(CLIP), with_bad, CLIP,
@@ -129,7 +132,7 @@ def test_unreadable_videos_are_skipped_not_misaligned(gray_videos, tmp_path):
     _, clean, _ = evaluation.video_scores(_gray_level_model(CLIP), gray_videos, CLIP)
     np.testing.assert_allclose(scores, clean, atol=1e-6)
     assert labels.tolist() == [1, 0, 0, 3, 4]
-    # on_bad_sample="error": the pipeline stops with the error keras_video.cli prints
+    # on_bad_sample="error": the pipeline stops with the error keras_video.commands.cli prints
     with pytest.raises(tf.errors.OpError) as info:
         evaluation.video_scores(_gray_level_model(CLIP), with_bad, CLIP)
     assert cli.bad_sample_message(info.value) == f"{missing}: file does not exist"

@@ -12,8 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_video import configs, finetune, train
+from keras_video.conversion.torch_weights import head_layer
 from keras_video.models import build_model
+from keras_video.training import configs, trainer
 
 
 def assert_fraction_of_videos(results):
@@ -39,7 +40,7 @@ def test_recipe_runs_one_step_from_pretrained_weights(experiment, fake_ucf101, t
     config = configs.make_config(experiment, dict(
         small, data=f"ucf101:{fake_ucf101}", pretrained=pretrained,
         model_dir=str(tmp_path / "run")))
-    results = train.train(config)
+    results = trainer.train(config)
     assert_fraction_of_videos(results)
 
     with open(tmp_path / "run" / "config.json") as f:
@@ -47,7 +48,7 @@ def test_recipe_runs_one_step_from_pretrained_weights(experiment, fake_ucf101, t
     assert run["train"]["optimizer"] == "sgd" and run["clip"]["flip"] is True
     assert run["eval_data"].endswith(":test")
     model = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
-    head = finetune.head_layer(model).name
+    head = head_layer(model).name
     for layer in source.layers:  # frozen layers keep the pretrained values exactly
         if layer.weights and layer.name != head and not model.get_layer(layer.name).trainable:
             for a, b in zip(layer.weights, model.get_layer(layer.name).weights):
@@ -65,7 +66,7 @@ def test_motion_c3d_recipe_trains_a_step_and_restores_the_dtype_policy(tmp_path)
         steps_per_epoch=1, quiet=True, model_dir=str(tmp_path / "run"),
         data_dir=str(tmp_path / "data")))
     assert config.batch_norm and config.mixed_precision
-    results = train.train(config)
+    results = trainer.train(config)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert_fraction_of_videos(results)
     model = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)

@@ -74,8 +74,8 @@ def test_the_train_command_starts_with_the_runtime_line():
 
 def test_every_command_imports_into_one_process():
     """No command defines its flags, or starts TensorFlow its own way, on import."""
-    result = _python("import sys; import keras_video.evaluate, keras_video.predict, "
-                     "keras_video.train, keras_video.convert, keras_video.data.generate, "
+    result = _python("import sys; import keras_video.commands.evaluate, keras_video.commands.predict, "
+                     "keras_video.commands.train, keras_video.commands.convert, keras_video.data.generate, "
                      "keras_video.data.to_tfrecord; from absl import flags; "
                      "print(sorted(n for n in ('model_dir', 'output', 'data', 'model') "
                      "if n in flags.FLAGS))")

@@ -9,6 +9,7 @@ import pytest
 from conftest import SEED_CLIPS
 from keras_video.data import sources
 from keras_video.data.decode import BadSampleError
+from keras_video.data.samples import TfdsSource
 
 
 def test_seed_frame_folders():
@@ -86,5 +87,5 @@ def test_missing_and_empty_data_dirs(tmp_path):
 
 def test_tfds_source_spec():
     source = sources.from_spec("tfds:ucf101:test")
-    assert isinstance(source, sources.TfdsSource)
+    assert isinstance(source, TfdsSource)
     assert (source.name, source.split) == ("ucf101", "test")

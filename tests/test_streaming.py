@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_video
-from keras_video import streaming
+from keras_video.serving import streaming
 from keras_video.data import decode
 from keras_video.layers import FlowWarp
 from keras_video.models import build_model, dff

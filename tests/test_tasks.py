@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_video import configs, distribute, models, run_dir, tasks
+from keras_video import models, run_dir, tasks
+from keras_video.training import configs
+from keras_video.training import distribute
 from keras_video.tasks.base import Task, compile_model
 from keras_video.training import trainer
 

@@ -253,7 +253,7 @@ def test_train_and_evaluate_read_tfrecords(class_videos, tmp_path):
     config = json.load(open(model_dir / "config.json"))
     assert config["class_names"] == ["blue", "red"]
     assert config["train"]["task"] == "classification"
-    from keras_video.evaluate import evaluate_run
+    from keras_video.commands.evaluate import evaluate_run
 
     metrics, _ = evaluate_run(str(model_dir), f"tfrecord:{data}", protocol="video",
                               three_crop=True)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from conftest import write_video
 
-from keras_video import configs
+from keras_video.training import configs
 from keras_video.data import decode, sources, transforms
 from keras_video.data.pipeline import ClipSpec, make_dataset
 

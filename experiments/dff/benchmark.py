@@ -4,7 +4,7 @@
 
 In one run: trains (or re-finds, when finished) the DFF model (experiment seg_dff) and
 the per-frame baseline (seg_frame) under --runs, then segments the held-out test videos
-frame by frame at batch 1 on the CPU with keras_video.streaming, for
+frame by frame at batch 1 on the CPU with keras_video.serving.streaming, for
 
     per-frame    the seg_frame model, N_task(N_feat(frame)) on every frame
     DFF          the seg_dff model with its learned flow, key intervals 1, 2, 5, 10, 20
@@ -12,7 +12,7 @@ frame by frame at batch 1 on the CPU with keras_video.streaming, for
 
 and writes experiments/dff/results.md (the table), results.json and
 miou_vs_fps.png (mIoU against frames/s, one point per interval, drawn with OpenCV).
-The theoretical speed-up is from FLOPs (keras_video.flops): a key frame costs
+The theoretical speed-up is from FLOPs (keras_video.models.flops): a key frame costs
 N_feat + N_task, any other frame flow + warp + scale + N_task.
 
 Frames/s is the best of --repeats passes over the test videos (the machine is shared:
@@ -40,11 +40,15 @@ runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_video import configs, dff_training, flops, run_dir, streaming  # noqa: E402
+from keras_video import run_dir  # noqa: E402
+from keras_video.training import configs
+from keras_video.tasks import dff_training
+from keras_video.models import flops
+from keras_video.serving import streaming
 from keras_video.training import trainer  # noqa: E402
 from keras_video.data import moving_shapes  # noqa: E402
 from keras_video.models.dff import dff_parts  # noqa: E402
-from keras_video.summaries import confusion_matrix  # noqa: E402
+from keras_video.tasks.pictures import confusion_matrix  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTERVALS = (1, 2, 5, 10, 20)

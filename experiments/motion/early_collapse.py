@@ -29,7 +29,8 @@ sys.path.insert(0, REPO)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import configs, optimizers  # noqa: E402
+from keras_video import optimizers  # noqa: E402
+from keras_video.training import configs
 from keras_video.training import trainer  # noqa: E402
 from keras_video.data import datasets  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402

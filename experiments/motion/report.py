@@ -4,7 +4,7 @@
 
 For each runs/motion_<model> (RGB) and runs/motion_<model>_flow (optical flow, the
 pipeline's modality "flow"): video-level top-1 on the held-out videos, clip top-1,
-parameters, forward GFLOPs per clip (keras_video.flops), training steps and wall time
+parameters, forward GFLOPs per clip (keras_video.models.flops), training steps and wall time
 (training + evaluation + export, from metrics.json).
 """
 
@@ -18,7 +18,7 @@ sys.path.insert(0, REPO)
 
 import keras  # noqa: E402
 
-from keras_video import flops  # noqa: E402
+from keras_video.models import flops  # noqa: E402
 
 MODELS = ("c3d", "r3d18", "r2plus1d18", "cnn_lstm", "frame_cnn")
 

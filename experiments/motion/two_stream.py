@@ -6,7 +6,7 @@ run of the motion benchmark, their video-level softmax scores averaged.
 
 Each run reads the held-out videos its own way (its ClipSpec: RGB frames, or the DIS
 flow of the pipeline's modality "flow") with the video protocol (every
-non-overlapping clip, scores averaged: keras_video.evaluation.video_scores). Fused
+non-overlapping clip, scores averaged: keras_video.tasks.evaluation.video_scores). Fused
 score = (rgb + w * flow) / (1 + w) for each flow weight w (TSN weights flow 1.5).
 Prints top-1 of each stream and of each fusion, and the confusion matrix of the first.
 """
@@ -20,7 +20,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 
-from keras_video import evaluate, evaluation  # noqa: E402
+from keras_video.commands import evaluate  # noqa: E402
+from keras_video.tasks import evaluation
 
 
 def scores(run_dir, data):

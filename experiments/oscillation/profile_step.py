@@ -33,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_video import configs  # noqa: E402
+from keras_video.training import configs  # noqa: E402
 from keras_video.data import generate, sources  # noqa: E402
 from keras_video.data.pipeline import make_dataset  # noqa: E402
 from keras_video.losses import RootMeanSquaredError  # noqa: E402

@@ -6,7 +6,7 @@ plain containers and nothing else: no code from the file runs (unknown classes b
 inert placeholders). Anything else (e.g. the pre-2018 tar format) goes to
 torch.load(weights_only=True) when PyTorch is installed. `torch_state_dict` unwraps
 the checkpoint dicts the published files use. Every reader of .pth files here
-(`keras_video.convert`, `--pretrained`, `--backbone_weights`) goes through it.
+(`keras_video.models.pretrained`, `--pretrained`, `--backbone_weights`) goes through it.
 """
 
 import collections

@@ -31,7 +31,7 @@ import functools
 import os
 import re
 
-from keras_video.data import sources
+from keras_video.data import samples
 from keras_video.data.decode import VIDEO_EXTENSIONS, BadSampleError, natural_key
 
 PREFIXES = ("ucf101:", "hmdb51:")
@@ -161,8 +161,8 @@ def _ucf101_entry(finder, index, list_path, n, line, labelled):
         raise BadSampleError(list_path, f"line {n}: class id {fields[1]}, but classInd.txt "
                              f"gives {class_name} id {label + 1}")
     path = finder.find(class_name, video, (list_path, n))
-    sources.check_clip(path)
-    return path, label, sources.ucf101_group(path)
+    samples.check_clip(path)
+    return path, label, samples.ucf101_group(path)
 
 
 def read_ucf101(root, split=1, subset="test", lists_dir=None, on_bad_sample="error"):
@@ -173,7 +173,7 @@ def read_ucf101(root, split=1, subset="test", lists_dir=None, on_bad_sample="err
     list_path = os.path.join(lists_dir, f"{subset}list{split:02d}.txt")
     lines = _read_lines(list_path)
     finder = _VideoFinder(root)
-    collect = sources.Collector(on_bad_sample)
+    collect = samples.Collector(on_bad_sample)
     for n, line in lines:
         collect.attempt(functools.partial(_ucf101_entry, finder, index, list_path, n, line,
                                           subset == "train"))
@@ -195,7 +195,7 @@ def _hmdb51_entry(finder, label, class_name, list_path, n, line):
         raise BadSampleError(list_path, f"line {n}: expected '<video> <0, 1 or 2>', got "
                              f"{line!r}")
     path = finder.find(class_name, fields[0], (list_path, n))
-    sources.check_clip(path)
+    samples.check_clip(path)
     film = _hmdb51_source_film(os.path.splitext(fields[0])[0], class_name)
     return path, label, "film:" + film
 
@@ -212,7 +212,7 @@ def read_hmdb51(root, split=1, subset="test", lists_dir=None, on_bad_sample="err
     if not class_names:
         raise BadSampleError(lists_dir, "holds no <class>_test_splitN.txt split files")
     finder = _VideoFinder(root)
-    collect = sources.Collector(on_bad_sample)
+    collect = samples.Collector(on_bad_sample)
     for label, class_name in enumerate(class_names):
         list_path = os.path.join(lists_dir, f"{class_name}_test_split{split}.txt")
         if not os.path.isfile(list_path):

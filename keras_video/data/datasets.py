@@ -21,7 +21,7 @@ import os
 from absl import logging
 
 from keras_video.data import action_datasets, sources
-from keras_video.data.sources import TfdsSource
+from keras_video.data.samples import TfdsSource
 
 # The clip-label data sets of keras_video.data.generate.GENERATORS (kept as a constant so
 # that importing this module does not import the generators; tests/test_motion.py

@@ -3,7 +3,7 @@
 The flow the pipeline's "flow" modality reads (keras_video.data.pipeline.ClipSpec: the
 flow stream of a two-stream network) and the motion experiments use
 (experiments/motion: rotation_sense.py checks the sense of rotation with it). The DFF
-engine's DIS mode (keras_video.streaming.dis_flow) computes a different flow: from each
+engine's DIS mode (keras_video.serving.streaming.dis_flow) computes a different flow: from each
 frame back to its key frame, in FlowWarp's convention.
 
 The pipeline hands flow on as uint8 (`quantize`), as the two-stream literature and

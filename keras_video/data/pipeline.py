@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_video.data import decode, optical_flow, sampling, tfrecord, transforms
-from keras_video.data.sources import Samples, TfdsSource
+from keras_video.data.samples import Samples, TfdsSource
 
 
 MODALITIES = ("rgb", "flow")
@@ -214,7 +214,7 @@ def decode_stage(ds, read, shape, on_bad_sample="error", skip_log=None, seed=0,
     """(item, label) -> (frames uint8 of `shape`, label, seed): `read(item, rng)` runs in
     parallel numpy functions, each with a generator seeded by its element's seed.
 
-    A BadSampleError stops the pipeline (on_bad_sample="error"; keras_video.cli turns it
+    A BadSampleError stops the pipeline (on_bad_sample="error"; keras_video.commands.cli turns it
     into one line naming the file) or drops the element and records it in `skip_log`.
     """
     skip_log = skip_log if skip_log is not None else SkipLog()

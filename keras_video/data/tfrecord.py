@@ -35,7 +35,7 @@ relabelled or split source stays right.
 A missing shard, a shard shorter than the manifest says (a truncated copy) or a record
 count that disagrees raise `BadSampleError` naming the shard when the source is opened;
 a shard whose bytes are damaged fails its CRC check while it is read, and
-`locate_damage` (called by keras_video.cli) names it.
+`locate_damage` (called by keras_video.commands.cli) names it.
 """
 
 import dataclasses
@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from keras_video.data import decode, transforms
 from keras_video.data.decode import BadSampleError
-from keras_video.data.sources import Samples
+from keras_video.data.samples import Samples
 
 MANIFEST = "tfrecord.json"
 FORMAT = "keras_video.tfrecord/1"
@@ -312,7 +312,7 @@ def clip_dataset(source, clip, training=False, seed=0, video_clips_of=False):
     """(frames uint8, label, element seed) per clip, in graph ops: the same elements as
     pipeline.decode_stage gives for OpenCV (frames [T, h, w, C] at clip.decode_size), or
     with video_clips_of=True every non-overlapping clip of each video [K, T, h, w, C]
-    (the video protocol of keras_video.evaluation)."""
+    (the video protocol of keras_video.tasks.evaluation)."""
     if clip.modality != "rgb":
         raise ValueError(f"{source.root}: TFRecord shards are decoded by TensorFlow "
                          f"ops, which have no optical flow; modality {clip.modality!r} "

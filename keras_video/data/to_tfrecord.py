@@ -28,22 +28,20 @@ import os
 import sys
 import tempfile
 
-import cv2
-import numpy as np
-
 from keras_video import runtime
 
 if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
     runtime.start()
 
-from keras_video import cli  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
 
-from keras_video.data import decode, sources, tfrecord  # noqa: E402
-from keras_video.data.decode import BadSampleError  # noqa: E402
+from keras_video.data import decode, sources, tfrecord
+from keras_video.data.decode import BadSampleError
+from keras_video.data.samples import TfdsSource
 
 
 def _bytes(values):
@@ -127,7 +125,7 @@ def sequence_example(encoded, label, task, class_names, media_id, fps=0.0):
 
 def _clips(source, resize, quality):
     """(media id, label, group, JPEG frames, fps) per clip, or a BadSampleError."""
-    if isinstance(source, sources.TfdsSource):
+    if isinstance(source, TfdsSource):
         ds, _ = source.load()
         for k, (video, label) in enumerate(ds.as_numpy_iterator()):
             frames = [decode.resize_frame(np.ascontiguousarray(f[..., ::-1]), resize)
@@ -160,7 +158,7 @@ def _source(spec, num, seed, on_bad_sample, workdir):
         spec = generate.GENERATORS[name].write(os.path.join(workdir, name), num, seed,
                                                fmt="video", progress=False)
     source = sources.from_spec(spec, on_bad_sample)
-    if isinstance(source, sources.TfdsSource):
+    if isinstance(source, TfdsSource):
         ds, class_names = source.load()
         num = int(ds.cardinality())
         if num < 0:  # unknown: count the examples
@@ -219,32 +217,7 @@ def convert(spec, out, shards=8, resize=None, quality=95, on_bad_sample="error",
     return manifest
 
 
-def define_flags():
-    flags.DEFINE_string("data", None, "what to convert (any --data value, or "
-                        "synthetic:NAME with --num)", required=True)
-    flags.DEFINE_string("out", None, "output folder (new or empty)", required=True)
-    flags.DEFINE_integer("shards", 8, "number of .tfrecord files (at most one per clip)")
-    flags.DEFINE_string("resize", None, "store frames resized to HxW (or N: NxN) "
-                        "instead of at their own size")
-    flags.DEFINE_integer("quality", 95, "JPEG quality of re-encoded frames")
-    flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"], "what a bad file does")
-    flags.DEFINE_integer("seed", 0, "seed of the shard order (and of synthetic data)")
-    flags.DEFINE_integer("num", None, "clips to generate for synthetic:NAME")
-
-
-def main(argv):
-    del argv
-    from keras_video.data.generate import parse_size
-
-    FLAGS = flags.FLAGS
-    resize = parse_size(FLAGS.resize, "--resize") if FLAGS.resize else None
-    manifest = convert(FLAGS.data, FLAGS.out, FLAGS.shards, resize, FLAGS.quality,
-                       FLAGS.on_bad_sample, FLAGS.seed, FLAGS.num)
-    print(f"\n{len(manifest['clips'])} clips in {len(manifest['shards'])} shards: "
-          f"{FLAGS.out} (read with --data=tfrecord:{FLAGS.out})"
-          + (f"; {len(manifest['skipped'])} skipped" if manifest["skipped"] else ""))
-
-
 if __name__ == "__main__":
-    define_flags()
-    cli.run(main)
+    from keras_video.commands import to_tfrecord
+
+    to_tfrecord.run()

@@ -10,7 +10,7 @@ _REGISTRY = {
     "cnn_lstm": cnn_lstm,
     "dff": _dff.dff,  # Deep Feature Flow, inputs current + key frame (keras_video.models.dff)
     "frame_seg": _dff.frame_seg,  # its per-frame segmentation baseline
-    # 3D CNNs on clips [T, H, W, 3]; keras_video.convert loads their published weights
+    # 3D CNNs on clips [T, H, W, 3]; keras_video.models.pretrained loads their published weights
     "c3d": _c3d.c3d,
     **{f"r3d{d}": getattr(_resnet3d, f"r3d{d}") for d in (10, 18, 34, 50, 101, 152, 200)},
     "r2plus1d18": _resnet3d.r2plus1d18,

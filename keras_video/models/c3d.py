@@ -8,7 +8,7 @@ Networks"), laid out exactly like the PyTorch C3D of the seed
 Layer names are the seed's module names (conv1, conv2, conv3a, ..., conv5b, fc6, fc7,
 fc8), which is all keras_video.convert relies on. The Sports-1M checkpoint of the
 seed (`c3d-pretrained.pth`, keys features.N / classifier.N, 487 classes) loads
-through keras_video.convert.from_torch("c3d", ...); those weights come from Caffe and
+through keras_video.models.pretrained.from_torch("c3d", ...); those weights come from Caffe and
 expect BGR frames in 0..255 minus the mean (90, 98, 102), which the default
 normalization "c3d" does to our RGB clips. fc6 takes exactly 8192 features only for
 16 x 112 x 112 clips: other sizes build and train, but pretrained fc6 weights will not

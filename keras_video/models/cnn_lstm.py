@@ -14,7 +14,7 @@ The sense of a rotation needs positions to compare from frame to frame: the keyp
 readout on the small_hires backbone (experiments/RESULTS.md, motion benchmark).
 
 The two halves are sub-models reachable by name, so a frozen backbone's features can be
-computed once and the head trained on them (keras_video.features).
+computed once and the head trained on them (keras_video.tasks.feature_cache).
 """
 
 import keras

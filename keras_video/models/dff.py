@@ -25,7 +25,7 @@ training does (its eq_flag), so training on a mix of pairs and single frames wor
 `frame_seg(...)` (registry name "frame_seg") is the per-frame baseline
 N_task(N_feat(frame)) with the same sub-model names, trained by the same command on
 single frames; `per_frame_model(dff_model)` builds it on a DFF model's own weights.
-Inference over a video (key frames, caching) is keras_video.streaming.
+Inference over a video (key frames, caching) is keras_video.serving.streaming.
 
 The flow net follows the reference symbol (msracver/Deep-Feature-Flow,
 resnet_v1_101_flownet_rfcn.py, `get_flownet`): both frames divided by 255 and
@@ -50,7 +50,7 @@ initialisation the flow is exactly 0, warping is the identity and DFF's output e
 N_task(N_feat(key)). The flow still receives gradient at zero (see FlowWarp). The
 feature conv starts from N(0, 0.01), as in the reference.
 
-Cost (keras_video.flops, 512 x 1024 frames, feature_width 1024): N_feat 285 GFLOPs
+Cost (keras_video.models.flops, 512 x 1024 frames, feature_width 1024): N_feat 285 GFLOPs
 with ResNet-101, 207 with ResNet-50, 83 with ResNet-18; the flow net 21.8; N_task and
 the warp under 0.1. On a CPU the flow net costs more than its FLOPs say: its coarse
 levels hold most of its 39M weights and do little arithmetic with them (memory-bound;
@@ -61,7 +61,7 @@ CPU cores at 256 x 512 with ResNet-18, a propagated frame took 70 ms at flow_wid
 
 The sizes must be known when the model is built (the decoder crops each deconvolution
 to its encoder level, as the reference's Crop layers do); frames of another size go
-through keras_video.streaming's resize, or a model built for that size.
+through keras_video.serving.streaming's resize, or a model built for that size.
 """
 
 import keras
@@ -301,7 +301,7 @@ def propagation_model(model):
     """[current, key, key_features] -> current-frame probabilities: a `dff` model's
     propagated path (flow, warp, scale, N_task) on given key-frame features, on the
     model's own weights. Trains the flow net with N_feat fixed and its features computed
-    once (keras_video.dff_training)."""
+    once (keras_video.tasks.dff_training)."""
     n_feat, n_flow, n_task = dff_parts(model)
     current = keras.Input(n_feat.input.shape[1:], name="current")
     key = keras.Input(n_feat.input.shape[1:], name="key")

@@ -26,7 +26,7 @@ Their weights expect normalization "kinetics" (the default). `width` further sca
 every channel count (1.0 for pretrained weights) for small networks that train on a CPU.
 
 Layer names are the PyTorch module names with "." -> "_" (conv1, bn1, layer1_0_conv1,
-layer2_0_downsample_0, layer1_0_conv1_s, ..., fc), which is all keras_video.convert
+layer2_0_downsample_0, layer1_0_conv1_s, ..., fc), which is all keras_video.models.pretrained
 relies on. As in keras_video.models.resnet2d, BatchNorm uses PyTorch's epsilon 1e-5
 and momentum, and every strided layer pads explicitly and symmetrically: Keras "same"
 pads only the bottom / right for stride 2 on even sizes, shifting the sampling grid.

@@ -4,8 +4,8 @@ Inputs: --data through keras_video.data.datasets (train / validation / test spli
 and the OpenCV + tf.data pipeline (keras_video.data.pipeline), sharded by file over the
 workers of a multi-worker job. Evaluation: the centre clip of every held-out video
 (clip metrics); classification adds the published video protocol (the scores of all
-non-overlapping clips of a video averaged, keras_video.evaluation). Export: the
-SavedModel `serve` signature on uint8 frames (keras_video.export). A cnn_lstm with a
+non-overlapping clips of a video averaged, keras_video.tasks.evaluation). Export: the
+SavedModel `serve` signature on uint8 frames (keras_video.serving.export). A cnn_lstm with a
 frozen backbone trains its head on per-frame features computed once (its `fit` stage).
 """
 
@@ -17,13 +17,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_video import distribute, evaluation, export, features, finetune
+from keras_video.tasks import evaluation
+from keras_video.serving import export
+from keras_video.tasks import feature_cache
+from keras_video.models import pretrained
 from keras_video.data import datasets
 from keras_video.data.pipeline import make_dataset
 from keras_video.losses import RootMeanSquaredError
 from keras_video.models import build_model
-from keras_video.summaries import ImageSummaries
+from keras_video.tasks.pictures import ImageSummaries
 from keras_video.tasks.base import Task, compile_model
+from keras_video.data import sharding
 
 # Held-out clips a picture of the validation predictions reads every epoch.
 PICTURE_CLIPS = 256
@@ -80,10 +84,10 @@ class ClipTask(Task):
         config = self.config
         model = build_model(config.model, **self.model_config)
         if config.pretrained:
-            print(finetune.load_pretrained(model, config.pretrained, config.model,
+            print(pretrained.load_pretrained(model, config.pretrained, config.model,
                                            self.model_config))
         if config.freeze_until:
-            frozen = finetune.freeze_until(model, config.freeze_until)
+            frozen = pretrained.freeze_until(model, config.freeze_until)
             weights = sum(int(np.prod(w.shape)) for layer in frozen for w in layer.weights)
             print(f"Frozen: {len(frozen)} layers before {config.freeze_until!r} "
                   f"({weights:,} weights)")
@@ -98,7 +102,7 @@ class ClipTask(Task):
             PICTURE_CLIPS)
         predict_fn = None
         if self.feature_cache:
-            feature_model, head = features.split_model(model)
+            feature_model, head = feature_cache.split_model(model)
             val_features = np.asarray(feature_model.predict(self.val_clips, verbose=0))
             predict_fn = lambda _: head.predict(val_features, verbose=0)  # noqa: E731
         return [ImageSummaries(os.path.join(logs_dir, "images"), self.config.task,
@@ -113,9 +117,9 @@ class ClipTask(Task):
             print(f"The first epoch decodes all {len(splits.train)} training clips into "
                   f"the {self.cache} cache before its first step; later epochs read it.")
         if not self.feature_cache:
-            train_ds = distribute.distribute_dataset(strategy, splits.train,
+            train_ds = sharding.distribute_dataset(strategy, splits.train,
                                                      self._train_input, config.batch_size)
-            val_ds = distribute.distribute_dataset(strategy, splits.val, self._val_input,
+            val_ds = sharding.distribute_dataset(strategy, splits.val, self._val_input,
                                                    config.batch_size)
             return fitted.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                               steps_per_epoch=config.steps_per_epoch or None,
@@ -124,14 +128,14 @@ class ClipTask(Task):
         # Every worker computes the features of every clip; Keras then shards the
         # in-memory features by data.
         cache_dir = os.path.join(self.output_dir, "feature_cache")
-        feature_model, head = features.split_model(fitted)
+        feature_model, head = feature_cache.split_model(fitted)
         print(f"Computing per-frame features of the frozen backbone once (cached in "
               f"{cache_dir})")
         train_ds = make_dataset(splits.train, self.clip, config.batch_size, training=True,
                                 seed=config.seed, on_bad_sample=config.on_bad_sample)
-        x_train, y_train = features.cached_features(
+        x_train, y_train = feature_cache.cached_features(
             feature_model, train_ds, os.path.join(cache_dir, "train.npz"), len(splits.train))
-        x_val, y_val = features.cached_features(
+        x_val, y_val = feature_cache.cached_features(
             feature_model, self._val_input(splits.val, config.batch_size),
             os.path.join(cache_dir, "val.npz"), len(splits.val))
         with strategy.scope():

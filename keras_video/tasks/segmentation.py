@@ -3,12 +3,12 @@
 Inputs: --data=synthetic:segmentation, moving-shapes videos with masks and exact flow
 generated under the data folder (keras_video.data.moving_shapes), read into memory;
 training pairs {"current": frame t, "key": frame t - randint(0, key_range)} labelled
-with frame t's mask (keras_video.dff_training.pair_dataset). Stages of `fit`: with
+with frame t's mask (keras_video.tasks.dff_training.pair_dataset). Stages of `fit`: with
 --freeze_feature, N_feat's features of every frame are computed once and only the flow
 net and scale field train (through warp and N_task); --flow_pretrain_steps first train
 the flow net alone on ground-truth flow. Evaluation: held-out mIoU and frames/s of the
 streaming engine at --eval_key_intervals (dff) or per frame. Export: the parts as
-signatures (feature / propagate / per_frame, dff_training.export_dff).
+signatures (feature / propagate / per_frame, export.export_dff).
 """
 
 import dataclasses
@@ -17,12 +17,13 @@ import time
 
 import keras
 
-from keras_video import dff_training
-from keras_video.dff_training import (OverlaySummaries, frame_features, load_clips,
+from keras_video.tasks import dff_training
+from keras_video.tasks.dff_training import (OverlaySummaries, frame_features, load_clips,
                                       pair_dataset)
 from keras_video.models import build_model
 from keras_video.models.dff import dff_parts, propagation_model
 from keras_video.tasks.base import Task, compile_model
+from keras_video.serving import export
 
 FLOW_PRETRAIN_WEIGHTS = "flow_pretrain.weights.h5"
 
@@ -122,7 +123,7 @@ class VideoSegmentation(Task):
         return results, None
 
     def export(self, best, folder):
-        return dff_training.export_dff(
+        return export.export_dff(
             best, folder, self.class_names,
             extra={"model": self.config.model, "experiment": self.config.experiment})
 

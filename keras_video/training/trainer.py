@@ -6,7 +6,7 @@ trains.
                      --overwrite
     seed, precision  keras.utils.set_random_seed; --mixed_precision (float16 on a GPU,
                      bfloat16 on a CPU); the caller's dtype policy is restored after
-    strategy         --strategy (keras_video.distribute); in a multi-worker job only
+    strategy         --strategy (keras_video.training.distribute); in a multi-worker job only
                      the chief writes into the run directory, the others into a
                      throw-away folder
     resume           distribute.BackupAndRestore: a killed run resumes at its last
@@ -27,7 +27,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_video import distribute, hardware, optimizers, run_dir
+from keras_video import hardware, optimizers, run_dir
+from keras_video.training import distribute
 from keras_video import tasks as tasks_lib
 
 

@@ -121,7 +121,7 @@ class TrainConfig:
     momentum: float = setting(0.9, "optimisation", "sgd: momentum")
     weight_decay: float = setting(0.0, "optimisation", "decoupled weight decay")
     pretrained: str = setting("", "model", "a .pth / .keras / .weights.h5 to start from "
-                              "(keras_video.finetune)", CLIP_MODELS)
+                              "(keras_video.models.pretrained)", CLIP_MODELS)
     freeze_until: str = setting("", "model", "freeze every layer before the first named "
                                 "like this", CLIP_MODELS)
     head_lr_multiplier: float = setting(1.0, "optimisation", "the head learns at lr x this "

@@ -24,27 +24,24 @@ frame costs the network, not Python; the result comes back as NumPy (probabiliti
 (DIS), networks and the copy back; `flow_seconds` is the DIS part of it. The first call
 of each step traces it: call `warmup()` first for representative timings.
 
+`python -m keras_video.predict --model_dir=D video.mp4 --key_interval=10` runs it on a
+segmentation run.
+
 Frames are RGB, uint8 or float in [0, 255], of any size: a frame of another size than
 the model's input is resized (keras_video.data.decode.resize_frame: INTER_AREA when
 shrinking, bilinear otherwise) and the output is at the model's size.
 """
 
-import argparse
 import dataclasses
 import time
 
-from keras_video import runtime
+import cv2
+import numpy as np
+import tensorflow as tf
 
-if __name__ == "__main__":  # a command: choose TensorFlow's CPU kernels, then import it
-    runtime.start()
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_video.data import decode  # noqa: E402
-from keras_video.layers import FlowWarp  # noqa: E402
-from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride  # noqa: E402
+from keras_video.data import decode
+from keras_video.layers import FlowWarp
+from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride
 
 MODES = ("dff", "dis", "per_frame")
 OUTPUTS = ("probabilities", "labels")
@@ -203,37 +200,3 @@ def timing_summary(results):
 
     return {"key_ms": mean_ms(key), "other_ms": mean_ms(other),
             "frame_ms": mean_ms(key + other), "frames": len(key) + len(other)}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="a saved .keras dff or frame_seg model")
-    parser.add_argument("video", help="a video file OpenCV can decode")
-    parser.add_argument("--mode", choices=MODES, default="dff")
-    parser.add_argument("--key_interval", type=int, default=10)
-    parser.add_argument("--max_frames", type=int, default=0, help="0: the whole video")
-    parser.add_argument("--out", help="write the label maps here (.npz, key 'labels')")
-    args = parser.parse_args(argv)
-
-    from keras_video import saving
-
-    engine = StreamingSegmenter(saving.load_model(args.model), args.mode,
-                                args.key_interval, output="labels")
-    engine.warmup()
-    labels, results = [], []
-    for result in engine.run(decode.iter_video_frames(args.video)):
-        results.append(result)
-        labels.append(result.output.astype(np.int32))
-        if args.max_frames and len(results) >= args.max_frames:
-            break
-    summary = timing_summary(results)
-    print(f"{summary['frames']} frames, mode {args.mode}, key interval "
-          f"{engine.key_interval}: key {summary['key_ms']:.1f} ms, other "
-          f"{summary['other_ms']:.1f} ms, mean {summary['frame_ms']:.1f} ms per frame")
-    if args.out:
-        np.savez_compressed(args.out, labels=np.stack(labels))
-    return summary
-
-
-if __name__ == "__main__":
-    main()

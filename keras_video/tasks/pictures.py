@@ -124,3 +124,32 @@ class ImageSummaries(keras.callbacks.Callback):
         with self.writer.as_default():
             tf.summary.image(name, image[None], step=epoch)
         self.writer.flush()
+
+
+def class_colors(num_classes):
+    """RGB uint8 colour per class: background black, then hues spread round the wheel."""
+    hsv = np.array([[[int(180 * i / max(1, num_classes - 1)) % 180, 255, 255]
+                     for i in range(num_classes)]], np.uint8)
+    colors = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
+    colors[0] = 0
+    return colors
+
+
+def overlay(frame, labels, num_classes, alpha=0.5, key=False):
+    """The frame (RGB uint8) with the label map alpha-blended in its class colours (the
+    labels are resized to the frame, nearest neighbour); a key frame gets a white border
+    and "KEY"."""
+    frame = np.asarray(frame, np.uint8)
+    height, width = frame.shape[:2]
+    labels = np.asarray(labels)
+    if labels.shape != (height, width):
+        labels = cv2.resize(labels.astype(np.uint8), (width, height),
+                            interpolation=cv2.INTER_NEAREST)
+    colored = class_colors(num_classes)[np.clip(labels, 0, num_classes - 1)]
+    image = cv2.addWeighted(frame, 1.0 - alpha, colored, alpha, 0.0)
+    if key:
+        thickness = max(2, min(height, width) // 40)
+        cv2.rectangle(image, (0, 0), (width - 1, height - 1), (255, 255, 255), thickness)
+        cv2.putText(image, "KEY", (thickness + 2, thickness + 14), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return image

@@ -14,7 +14,7 @@ side, all views averaged.
 import numpy as np
 import tensorflow as tf
 
-from keras_video import summaries
+from keras_video.tasks import pictures
 from keras_video.data import decode, pipeline, sampling, tfrecord, transforms
 
 PROTOCOLS = ("clip", "video")
@@ -44,7 +44,7 @@ def metrics(task, labels, predictions):
 def evaluate(model, dataset, task, class_names=None):
     """(metrics dict, picture) of `model` on `dataset`."""
     labels, preds = predict_all(lambda x: model(x, training=False), dataset)
-    image = summaries.prediction_image(task, labels, preds, class_names)
+    image = pictures.prediction_image(task, labels, preds, class_names)
     return metrics(task, labels, preds), image
 
 
@@ -154,4 +154,4 @@ def evaluate_videos(model, source, clip, task="classification", class_names=None
     results = metrics(task, labels, scores)
     results.update(num_clips=int(clips.sum()), num_videos=len(labels),
                    views_per_clip=3 if three_crop else 1, protocol=protocol)
-    return results, summaries.prediction_image(task, labels, scores, class_names)
+    return results, pictures.prediction_image(task, labels, scores, class_names)

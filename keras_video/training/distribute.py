@@ -11,7 +11,7 @@ job reads and writes.
 
 In a multi-worker job every worker runs the same command. `--batch_size` is the global
 batch, split evenly over all replicas. A training set that is a list of files is
-sharded by file before the decode (`distribute_dataset`): each worker decodes only its
+sharded by file before the decode (keras_video.data.sharding): each worker decodes only its
 share. Otherwise (a TFDS source, or fewer files than workers) each worker reads the
 whole stream and tf.distribute keeps its part of every global batch (sharding by data).
 Only the chief writes into `--model_dir`; the others write the same files into
@@ -25,11 +25,10 @@ import socket
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_video import run_dir
-from keras_video.data.sources import Samples
+from keras_video.data.sharding import num_workers
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
@@ -91,12 +90,6 @@ def local_tf_configs(count):
                         "task": {"type": "worker", "index": i}}) for i in range(count)]
 
 
-def num_workers(strategy):
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return 1
-    return strategy.num_replicas_in_sync // len(strategy.extended.worker_devices)
-
-
 def is_chief(strategy):
     """True in the one process that writes the outputs (any process but a non-chief
     worker of a multi-worker job)."""
@@ -126,41 +119,6 @@ def gather(strategy, value):
     # In a tf.function: strategy.run outside one warns of a significant overhead.
     return tf.function(lambda: strategy.gather(
         strategy.run(lambda: tf.constant([value])), axis=0))().numpy().tolist()
-
-
-def shard(samples, index, count):
-    """Worker `index` of `count`'s share of a list of clips: every count-th clip from
-    clip `index`, the list first padded by repeating its first clips to a multiple of
-    `count` (as torch's DistributedSampler does), so every worker runs the same number
-    of equal batches: a step's global batch is then exactly the union of the workers'
-    batches, and no worker waits for a missing one."""
-    padded = -(-len(samples) // count) * count
-    return samples.subset((np.arange(padded) % len(samples))[index::count])
-
-
-def distribute_dataset(strategy, source, make_dataset, global_batch):
-    """The training or validation input for `model.fit` under `strategy`.
-
-    make_dataset(source, batch_size) -> a batched tf.data.Dataset of (clips, labels).
-    A list of at least as many files as workers in a multi-worker job is sharded by
-    file before the decode, and batched per replica: global_batch / replicas. Anything
-    else is batched by global_batch, and Keras lets tf.distribute split each global
-    batch over the replicas (every worker reading the whole stream: sharding by data).
-    """
-    workers = num_workers(strategy)
-    if workers == 1 or not isinstance(source, Samples) or len(source) < workers:
-        return make_dataset(source, global_batch)
-    replicas = strategy.num_replicas_in_sync
-    if global_batch % replicas:
-        raise ValueError(f"--batch_size={global_batch} is the global batch; it must be a "
-                         f"multiple of the {replicas} replicas")
-
-    def worker_dataset(context):
-        return make_dataset(
-            shard(source, context.input_pipeline_id, context.num_input_pipelines),
-            context.get_per_replica_batch_size(global_batch))
-
-    return strategy.distribute_datasets_from_function(worker_dataset)
 
 
 def _backup_files(directory):
@@ -211,7 +169,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def _check_workers_agree(self):
         epochs = sorted(set(gather(self.strategy, resumed_epoch(self.restore_dir))))
         if len(epochs) > 1:
-            raise ValueError(  # keras_video.cli prints it as one line
+            raise ValueError(  # keras_video.commands.cli prints it as one line
                 f"{self.restore_dir}: the workers resumed from different epochs "
                 f"{epochs}; --model_dir must be a directory every worker shares")
 

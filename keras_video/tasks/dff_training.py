@@ -13,11 +13,10 @@
              clips (`flow_pairs`; averaged onto the feature grid and divided by the
              stride: feature pixels, what the flow net outputs).
   evaluation held-out mIoU and frames/s of the test videos through the streaming
-             engine (keras_video.streaming) at each key interval (`heldout_metrics`).
+             engine (keras_video.serving.streaming) at each key interval (`heldout_metrics`).
   export     a SavedModel with the parts as signatures (`export_dff`).
 """
 
-import json
 import os
 import time
 
@@ -26,11 +25,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_video import export, run_dir, saving, streaming
-from keras_video.data import datasets, generate, moving_shapes, pipeline, transforms
-from keras_video.layers import FlowWarp
+from keras_video import run_dir, saving
+from keras_video.serving import streaming
+from keras_video.data import datasets, generate, moving_shapes, pipeline
 from keras_video.models.dff import dff_parts, feature_stride
-from keras_video.summaries import clip_montage, confusion_matrix
+from keras_video.tasks import pictures
+from keras_video.tasks.pictures import clip_montage, confusion_matrix
 
 DATA = "synthetic:segmentation"
 
@@ -182,35 +182,6 @@ def mean_iou(confusion):
     return float(np.nanmean(iou_per_class(confusion)))
 
 
-def class_colors(num_classes):
-    """RGB uint8 colour per class: background black, then hues spread round the wheel."""
-    hsv = np.array([[[int(180 * i / max(1, num_classes - 1)) % 180, 255, 255]
-                     for i in range(num_classes)]], np.uint8)
-    colors = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
-    colors[0] = 0
-    return colors
-
-
-def overlay(frame, labels, num_classes, alpha=0.5, key=False):
-    """The frame (RGB uint8) with the label map alpha-blended in its class colours (the
-    labels are resized to the frame, nearest neighbour); a key frame gets a white border
-    and "KEY"."""
-    frame = np.asarray(frame, np.uint8)
-    height, width = frame.shape[:2]
-    labels = np.asarray(labels)
-    if labels.shape != (height, width):
-        labels = cv2.resize(labels.astype(np.uint8), (width, height),
-                            interpolation=cv2.INTER_NEAREST)
-    colored = class_colors(num_classes)[np.clip(labels, 0, num_classes - 1)]
-    image = cv2.addWeighted(frame, 1.0 - alpha, colored, alpha, 0.0)
-    if key:
-        thickness = max(2, min(height, width) // 40)
-        cv2.rectangle(image, (0, 0), (width - 1, height - 1), (255, 255, 255), thickness)
-        cv2.putText(image, "KEY", (thickness + 2, thickness + 14), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    return image
-
-
 class OverlaySummaries(keras.callbacks.Callback):
     """Logs, after every epoch, a few validation pairs: key frame, current frame with the
     true mask, current frame with the predicted one."""
@@ -227,8 +198,8 @@ class OverlaySummaries(keras.callbacks.Callback):
         for i in range(len(self.labels)):
             current = self.examples["current"][i]
             tiles += [self.examples["key"][i],
-                      overlay(current, self.labels[i], self.num_classes),
-                      overlay(current, predicted[i], self.num_classes)]
+                      pictures.overlay(current, self.labels[i], self.num_classes),
+                      pictures.overlay(current, predicted[i], self.num_classes)]
         with self.writer.as_default():
             tf.summary.image("val/key_truth_prediction", clip_montage(np.stack(tiles), 3)[None],
                              step=epoch)
@@ -276,64 +247,6 @@ def evaluate_engine(engine, frames, masks, num_classes):
             "other_ms": timing["other_ms"], "frames": len(results),
             "iou_per_class": [None if np.isnan(v) else float(v)
                               for v in iou_per_class(confusion)]}
-
-
-# --- export --------------------------------------------------------------------------
-
-def _frames_to_model(frames, size):
-    """uint8 [B, H, W, 3] -> float32 [B, height, width, 3], resized as
-    keras_video.export does (transforms.resize_like_opencv)."""
-    return tf.ensure_shape(transforms.resize_like_opencv(frames, size),
-                           [None, *size, 3])
-
-
-def export_dff(model, export_dir, class_names, extra=None):
-    """A SavedModel whose signatures are DFF's parts, so a client can run the key-frame
-    schedule itself (frames uint8 RGB [B, H, W, 3], any size, resized to the model's):
-
-      feature(frame) -> {"features"}                       N_feat, once per key frame
-      propagate(frame, key_features, key_frame) -> {"probabilities"}
-                                 flow + warp + scale + N_task (dff models only)
-      per_frame(frame) -> {"probabilities"}                N_task(N_feat(frame))
-
-    meta.json beside it holds the task ("segmentation"), model, frame size, feature
-    shape and class names.
-    """
-    n_feat, n_flow, n_task = dff_parts(model)
-    size = tuple(n_feat.input.shape[1:3])
-    feature_shape = tuple(n_feat.output.shape[1:])
-    warp = FlowWarp(name="export_warp")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    frame_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")
-
-    def feature(frame):
-        return {"features": n_feat(_frames_to_model(frame, size), training=False)}
-
-    def per_frame(frame):
-        features = n_feat(_frames_to_model(frame, size), training=False)
-        return {"probabilities": n_task(features, training=False)}
-
-    archive.add_endpoint("feature", feature, input_signature=[frame_spec])
-    archive.add_endpoint("per_frame", per_frame, input_signature=[frame_spec])
-    if n_flow is not None:
-        def propagate(frame, key_features, key_frame):
-            current, key = _frames_to_model(frame, size), _frames_to_model(key_frame, size)
-            flow, scale = n_flow([current, key], training=False)
-            features = warp([key_features, flow]) * scale
-            return {"probabilities": n_task(features, training=False)}
-
-        archive.add_endpoint("propagate", propagate, input_signature=[
-            frame_spec, tf.TensorSpec([None, *feature_shape], tf.float32, name="key_features"),
-            tf.TensorSpec([None, None, None, 3], tf.uint8, name="key_frame")])
-    archive.write_out(export_dir, verbose=False)
-    meta = {"task": "segmentation", "frame_size": list(size),
-            "feature_shape": list(feature_shape), "class_names": class_names,
-            "signatures": ["feature", "per_frame"] + (["propagate"] if n_flow else []),
-            **(extra or {})}
-    with open(os.path.join(export_dir, export.META), "w") as f:
-        json.dump(meta, f, indent=2)
-    return export_dir
 
 
 # --- training ------------------------------------------------------------------------

@@ -23,6 +23,8 @@ import keras
 import tensorflow as tf
 
 from keras_video.data import transforms
+from keras_video.layers import FlowWarp
+from keras_video.models.dff import dff_parts
 
 META = "meta.json"
 
@@ -70,6 +72,62 @@ def export_saved_model(model, clip, export_dir, task, class_names=None, extra=No
                          input_signature=[input_signature(clip)])
     archive.write_out(export_dir, verbose=False)
     meta = {"clip": clip.to_dict(), "task": task, "class_names": class_names,
+            **(extra or {})}
+    with open(os.path.join(export_dir, META), "w") as f:
+        json.dump(meta, f, indent=2)
+    return export_dir
+
+
+def _frames_to_model(frames, size):
+    """uint8 [B, H, W, 3] -> float32 [B, height, width, 3], resized as
+    the clip models' serve does (transforms.resize_like_opencv)."""
+    return tf.ensure_shape(transforms.resize_like_opencv(frames, size),
+                           [None, *size, 3])
+
+
+def export_dff(model, export_dir, class_names, extra=None):
+    """A SavedModel whose signatures are DFF's parts, so a client can run the key-frame
+    schedule itself (frames uint8 RGB [B, H, W, 3], any size, resized to the model's):
+
+      feature(frame) -> {"features"}                       N_feat, once per key frame
+      propagate(frame, key_features, key_frame) -> {"probabilities"}
+                                 flow + warp + scale + N_task (dff models only)
+      per_frame(frame) -> {"probabilities"}                N_task(N_feat(frame))
+
+    meta.json beside it holds the task ("segmentation"), model, frame size, feature
+    shape and class names.
+    """
+    n_feat, n_flow, n_task = dff_parts(model)
+    size = tuple(n_feat.input.shape[1:3])
+    feature_shape = tuple(n_feat.output.shape[1:])
+    warp = FlowWarp(name="export_warp")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    frame_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")
+
+    def feature(frame):
+        return {"features": n_feat(_frames_to_model(frame, size), training=False)}
+
+    def per_frame(frame):
+        features = n_feat(_frames_to_model(frame, size), training=False)
+        return {"probabilities": n_task(features, training=False)}
+
+    archive.add_endpoint("feature", feature, input_signature=[frame_spec])
+    archive.add_endpoint("per_frame", per_frame, input_signature=[frame_spec])
+    if n_flow is not None:
+        def propagate(frame, key_features, key_frame):
+            current, key = _frames_to_model(frame, size), _frames_to_model(key_frame, size)
+            flow, scale = n_flow([current, key], training=False)
+            features = warp([key_features, flow]) * scale
+            return {"probabilities": n_task(features, training=False)}
+
+        archive.add_endpoint("propagate", propagate, input_signature=[
+            frame_spec, tf.TensorSpec([None, *feature_shape], tf.float32, name="key_features"),
+            tf.TensorSpec([None, None, None, 3], tf.uint8, name="key_frame")])
+    archive.write_out(export_dir, verbose=False)
+    meta = {"task": "segmentation", "frame_size": list(size),
+            "feature_shape": list(feature_shape), "class_names": class_names,
+            "signatures": ["feature", "per_frame"] + (["propagate"] if n_flow else []),
             **(extra or {})}
     with open(os.path.join(export_dir, META), "w") as f:
         json.dump(meta, f, indent=2)

@@ -1,0 +1,196 @@
+"""Predict with an exported model: python -m keras_video.predict --model_dir D PATH...
+
+PATH: video files or frame folders. Prints one JSON line per input,
+{"path": ..., "prediction": ...}: a number for regression, the top classes with their
+scores for classification. Only the SavedModel in D/export and its meta.json are read,
+so no model code is needed.
+
+For a segmentation run (--model=dff or frame_seg; its export's meta.json says task
+"segmentation"), PATH is a video segmented frame by frame with the streaming engine
+(keras_video.serving.streaming, D/best.keras: the DIS mode needs the Keras model's parts):
+
+    python -m keras_video.predict --model_dir D video.mp4 --key_interval 10 \
+        [--mode dff|per_frame|dis] [--output out.mp4]
+
+--output writes the video with the segmentation alpha-blended in a colour per class
+and the key frames framed in white and marked "KEY"; the JSON line gives frames/s.
+"""
+
+import json
+import os
+import sys
+
+
+from keras_video.commands import cli
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+
+from keras_video import run_dir
+from keras_video.serving import export
+from keras_video.data import decode, pipeline
+from keras_video.data.pipeline import ClipSpec
+from keras_video.tasks import pictures
+
+
+def define_flags():
+    """The command's flags (defined when it runs, so that importing this module into a
+    process with other commands defines nothing)."""
+    flags.DEFINE_string("model_dir", None,
+                        "training run directory (or its export/ folder)", required=True)
+    flags.DEFINE_integer("top_k", 5, "classes listed per input (classification)")
+    flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"],
+                      "skip: print an error line for a bad input and go on")
+    flags.DEFINE_enum("mode", "dff", ["dff", "per_frame", "dis"],
+                      "segmentation: flow of the propagated frames (streaming engine)")
+    flags.DEFINE_integer("key_interval", 10,
+                         "segmentation: a key frame every this many frames")
+    flags.DEFINE_string("output", None, "segmentation: write the overlaid video here "
+                        "(.mp4: mp4v, else MJPG); one input only")
+    flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
+
+
+class Predictor:
+    """Runs the exported `serve` signature on decoded clips."""
+
+    def __init__(self, model_dir):
+        export_dir = run_dir.export_dir_of(model_dir)
+        self.meta = export.load_meta(export_dir)
+        self.clip = ClipSpec(**self.meta["clip"]).for_eval()
+        self.serve = tf.saved_model.load(export_dir).signatures["serve"]
+
+    def __call__(self, path, top_k=5):
+        clip = self.clip
+        if clip.modality == "flow":  # the flow serve takes, at the decode size
+            frames = pipeline.clip_reader(clip)(path.encode(), None)
+        else:  # RGB frames at the decode size: serve converts to gray and crops
+            frames = decode.read_clip(path, clip.num_frames, clip.sampling, clip.stride,
+                                      None, clip.decode_size)
+        out = self.serve(frames=tf.constant(frames[None]))["predictions"].numpy()[0]
+        if self.meta["task"] == "regression":
+            return float(out[0])
+        names = self.meta["class_names"]
+        best = np.argsort(-out)[:top_k]
+        return [{"class": names[i], "score": float(out[i])} for i in best]
+
+
+class SegmentationPredictor:
+    """Segments a video with the streaming engine on a dff / frame_seg run's best model."""
+
+    def __init__(self, model_dir, meta, mode="dff", key_interval=10):
+        from keras_video import saving
+        from keras_video.serving import streaming
+
+        export_dir = os.path.join(model_dir, run_dir.EXPORT)
+        run = model_dir if os.path.isdir(export_dir) else os.path.dirname(
+            os.path.abspath(model_dir))
+        path = run_dir.RunDir(run).best_model_path
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: missing; the streaming engine needs the run's "
+                                    "Keras model beside its export/")
+        self.meta = meta
+        self.num_classes = len(meta["class_names"])
+        self.engine = streaming.StreamingSegmenter(saving.load_model(path, compile=False),
+                                                   mode, key_interval, output="labels")
+        self.engine.warmup()
+
+    def __call__(self, path, output=None, alpha=0.5):
+        import cv2
+
+        from keras_video.serving import streaming
+
+        capture = decode._open_video(path)
+        fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
+        capture.release()
+        writer, results = None, []
+        try:
+            for frame, result in _paired(decode.iter_video_frames(path), self.engine):
+                results.append(result)
+                if output is None:
+                    continue
+                if writer is None:
+                    writer = _video_writer(output, fps, frame.shape[:2])
+                image = pictures.overlay(frame, result.output, self.num_classes, alpha,
+                                             key=result.is_key)
+                writer.write(np.ascontiguousarray(image[..., ::-1]))
+        finally:
+            if writer is not None:
+                writer.release()
+        if not results:
+            raise decode.BadSampleError(path, "no frame could be decoded")
+        timing = streaming.timing_summary(results)
+        seconds = sum(r.seconds for r in results)
+        return {"frames": len(results), "key_frames": sum(r.is_key for r in results),
+                "fps": len(results) / seconds, "key_ms": timing["key_ms"],
+                "other_ms": timing["other_ms"], "mode": self.engine.mode,
+                "key_interval": self.engine.key_interval, "output": output}
+
+
+def _paired(frames, engine):
+    for index, frame in enumerate(frames):
+        yield frame, engine.step(index, frame)
+
+
+def _video_writer(path, fps, size):
+    import cv2
+
+    height, width = size
+    fourcc = "mp4v" if path.lower().endswith(".mp4") else "MJPG"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{path}: folder {directory} does not exist")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"{path}: OpenCV cannot write a {fourcc} video there")
+    return writer
+
+
+def _export_meta(model_dir):
+    return export.load_meta(run_dir.export_dir_of(model_dir))
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise ValueError("give one or more video files or frame folders to predict")
+    FLAGS = flags.FLAGS
+    meta = _export_meta(FLAGS.model_dir)
+    if meta.get("task") == "segmentation":
+        return _segment(paths, meta)
+    if FLAGS.output:
+        raise ValueError("--output writes segmentation videos; "
+                         f"{FLAGS.model_dir} is a {meta.get('task')} model")
+    predictor = Predictor(FLAGS.model_dir)
+    _print_lines(paths, lambda path: {"prediction": predictor(path, FLAGS.top_k)})
+
+
+def _print_lines(paths, result_of):
+    """One JSON line per input, {"path": ..., **result_of(path)}; a bad input stops the
+    command (--on_bad_sample=error) or gets an error line (skip), counted at the end."""
+    failed = 0
+    for path in paths:
+        try:
+            line = {"path": path, **result_of(path)}
+        except decode.BadSampleError as e:
+            if flags.FLAGS.on_bad_sample == "error":
+                raise
+            failed += 1
+            line = {"path": path, "error": e.problem}
+        print(json.dumps(line), flush=True)
+    if failed:
+        print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
+
+
+def _segment(paths, meta):
+    FLAGS = flags.FLAGS
+    if FLAGS.output and len(paths) > 1:
+        raise ValueError(f"--output takes one input video, got {len(paths)}")
+    predictor = SegmentationPredictor(FLAGS.model_dir, meta, FLAGS.mode, FLAGS.key_interval)
+    _print_lines(paths, lambda path: predictor(path, FLAGS.output, FLAGS.alpha))
+
+
+def run():
+    """The command line: flags, then main (a bad input is one line, not a traceback)."""
+    define_flags()
+    cli.run(main)
