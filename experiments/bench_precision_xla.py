@@ -48,13 +48,15 @@ def recipe_step(experiment, jit_compile):
     """The training step of an experiment's model, optimizer and loss, on one random
     batch of its batch size and clip shape."""
     config = configs.make_config(experiment)
-    model = build_model(config.model, **config.model_config(RECIPE_CLASSES))
-    model.compile(optimizers.make_optimizer(config, config.steps_per_epoch or 100),
+    model = build_model(config.model.name, **config.model_config(RECIPE_CLASSES))
+    model.compile(optimizers.make_optimizer(config.optimization,
+                                            config.optimization.steps_per_epoch or 100),
                   keras.losses.SparseCategoricalCrossentropy(), jit_compile=jit_compile)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(0, 255, (config.batch_size, *config.clip_spec().shape)),
+    x = tf.constant(rng.uniform(0, 255, (config.optimization.batch_size,
+                                         *config.data.clip_spec().shape)),
                     tf.float32)
-    y = tf.constant(rng.integers(0, RECIPE_CLASSES, config.batch_size))
+    y = tf.constant(rng.integers(0, RECIPE_CLASSES, config.optimization.batch_size))
     return lambda: model.train_on_batch(x, y)
 
 
@@ -86,7 +88,7 @@ def main():
     for name in names:
         steps = {v: training_step(name, batch, *v, recipe=bool(args.experiments))
                  for v in VARIANTS}
-        clips = (configs.make_config(name).batch_size if args.experiments
+        clips = (configs.make_config(name).optimization.batch_size if args.experiments
                  else args.batch)
         times = {v: [] for v in VARIANTS}
         for round_index in range(args.rounds + 1):

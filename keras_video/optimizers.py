@@ -46,41 +46,44 @@ SGDWithLrMultipliers = _with_lr_multipliers(keras.optimizers.SGD)
 AdamWithLrMultipliers = _with_lr_multipliers(keras.optimizers.Adam)
 
 
-def learning_rate(config, steps_per_epoch):
+def learning_rate(settings, steps_per_epoch):
     """A schedule, or a float where a callback changes the rate (plateau)."""
-    total = max(1, config.epochs * steps_per_epoch)
-    if config.lr_schedule == "cosine":
-        warmup = min(total // 2, int(config.warmup_epochs * steps_per_epoch))
+    total = max(1, settings.epochs * steps_per_epoch)
+    if settings.lr_schedule == "cosine":
+        warmup = min(total // 2, int(settings.warmup_epochs * steps_per_epoch))
         return keras.optimizers.schedules.CosineDecay(
-            config.lr * 0.1, max(1, total - warmup), alpha=0.01, warmup_target=config.lr,
+            settings.lr * 0.1, max(1, total - warmup), alpha=0.01, warmup_target=settings.lr,
             warmup_steps=warmup)
-    if config.lr_schedule == "step":
+    if settings.lr_schedule == "step":
         return keras.optimizers.schedules.ExponentialDecay(
-            config.lr, max(1, config.lr_step_epochs * steps_per_epoch), 0.1, staircase=True)
-    if config.lr_schedule in ("plateau", "constant"):
-        return config.lr
-    raise ValueError(f"lr_schedule must be one of {SCHEDULES}, not {config.lr_schedule!r}")
+            settings.lr, max(1, settings.lr_step_epochs * steps_per_epoch), 0.1,
+            staircase=True)
+    if settings.lr_schedule in ("plateau", "constant"):
+        return settings.lr
+    raise ValueError(f"lr_schedule must be one of {SCHEDULES}, not {settings.lr_schedule!r}")
 
 
-def make_optimizer(config, steps_per_epoch, lr_multipliers=None):
-    """The optimizer of a TrainConfig; lr_multipliers: {variable path: factor}."""
-    rate = learning_rate(config, steps_per_epoch)
-    if config.optimizer == "sgd":
+def make_optimizer(settings, steps_per_epoch, lr_multipliers=None):
+    """The optimizer of the optimisation settings (keras_video.training.configs.
+    OptimizationConfig); lr_multipliers: {variable path: factor}."""
+    rate = learning_rate(settings, steps_per_epoch)
+    if settings.optimizer == "sgd":
         # Keras applies weight decay decoupled from the gradient (w -= lr * wd * w); the
         # PyTorch recipes add wd * w to the gradient before momentum. For momentum 0.9
         # the two differ by the momentum's amplification of the decay term.
         return SGDWithLrMultipliers(lr_multipliers, learning_rate=rate,
-                                    momentum=config.momentum, nesterov=False,
-                                    weight_decay=config.weight_decay or None)
-    if config.optimizer == "adam":
+                                    momentum=settings.momentum, nesterov=False,
+                                    weight_decay=settings.weight_decay or None)
+    if settings.optimizer == "adam":
         return AdamWithLrMultipliers(lr_multipliers, learning_rate=rate,
-                                     weight_decay=config.weight_decay or None)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', not {config.optimizer!r}")
+                                     weight_decay=settings.weight_decay or None)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', not {settings.optimizer!r}")
 
 
-def schedule_callbacks(config):
-    if config.lr_schedule == "plateau":
+def schedule_callbacks(settings):
+    """The callbacks a schedule needs (plateau: lr / 10 when val_loss stalls)."""
+    if settings.lr_schedule == "plateau":
         return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.1,
-                                                  patience=config.plateau_patience,
-                                                  min_lr=config.lr * 1e-4, verbose=1)]
+                                                  patience=settings.plateau_patience,
+                                                  min_lr=settings.lr * 1e-4, verbose=1)]
     return []

@@ -18,8 +18,8 @@ import pytest  # noqa: E402
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
-VIDEOS = os.path.join(TESTS, "data", "videos")
-SEED_CLIPS = os.path.join(TESTS, "data", "seed_clips")
+VIDEOS = os.path.join(TESTS, "fixtures", "videos")
+SEED_CLIPS = os.path.join(TESTS, "fixtures", "seed_clips")
 
 
 def run_module(module, *args, timeout=600, env=None):

@@ -14,13 +14,13 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_video"
 # modules of its own level and the levels before it, never a later one.
 LEVELS = (
     ("runtime", "hardware"),  # how TensorFlow runs on this CPU: nothing of TF at import
-    ("data",),  # files -> decoded frames -> clips -> tf.data batches
+    ("data", "plots"),  # files -> decoded frames -> clips -> tf.data batches; plots
     ("layers", "conversion", "losses", "optimizers"),  # Keras pieces; .pth reading
     ("models", "saving", "run_dir"),  # builders and their weights; a run's files
     ("serving",),  # the SavedModel a run exports; the streaming engine
     ("tasks",),  # what differs between kinds of work: inputs, losses, metrics, pictures
     ("training",),  # the settings and the one trainer that runs any task
-    ("commands", "train", "evaluate", "predict", "convert"),  # flags, help, a call
+    ("commands", "train", "evaluate", "predict", "convert", "export"),  # flags, help, a call
 )
 LEVEL = {unit: i for i, units in enumerate(LEVELS) for unit in units}
 

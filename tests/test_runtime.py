@@ -40,6 +40,7 @@ def _python(code, **env):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_importing_the_package_imports_and_sets_nothing():
     result = _python("import os, sys, keras_video; "
                      "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), 'tensorflow' in sys.modules)")
@@ -47,6 +48,7 @@ def test_importing_the_package_imports_and_sets_nothing():
     assert result.stdout.split() == ["None", "False"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("user", [None, "0", "1"])
 def test_a_command_prints_what_tensorflow_runs(user):
     env = {} if user is None else {"TF_ENABLE_ONEDNN_OPTS": user}
@@ -62,6 +64,7 @@ def test_a_command_prints_what_tensorflow_runs(user):
     assert ("set by you" in line) == (user is not None), line
 
 
+@pytest.mark.slow
 def test_the_train_command_starts_with_the_runtime_line():
     environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     result = subprocess.run([sys.executable, "-m", "keras_video.train", "--experiment=nope"],
@@ -72,6 +75,7 @@ def test_the_train_command_starts_with_the_runtime_line():
     assert result.returncode == 2 and lines[-1].startswith("error: "), lines
 
 
+@pytest.mark.slow
 def test_every_command_imports_into_one_process():
     """No command defines its flags, or starts TensorFlow its own way, on import."""
     result = _python("import sys; import keras_video.commands.evaluate, keras_video.commands.predict, "

@@ -11,7 +11,7 @@ frame by frame at batch 1 on the CPU with keras_video.serving.streaming, for
     DFF + DIS    the same N_feat / N_task with OpenCV DIS flow instead, same intervals
 
 and writes experiments/dff/results.md (the table), results.json and
-miou_vs_fps.png (mIoU against frames/s, one point per interval, drawn with OpenCV).
+miou_vs_fps.png (mIoU against frames/s, one point per interval, drawn with matplotlib).
 The theoretical speed-up is from FLOPs (keras_video.models.flops): a key frame costs
 N_feat + N_task, any other frame flow + warp + scale + N_task.
 
@@ -23,7 +23,6 @@ cost more in per-op overhead than in arithmetic, which XLA fuses away.
 """
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
@@ -37,10 +36,9 @@ from keras_video import runtime  # noqa: E402
 
 runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_video import run_dir  # noqa: E402
+from keras_video import plots, run_dir  # noqa: E402
 from keras_video.training import configs
 from keras_video.tasks import dff_training
 from keras_video.models import flops
@@ -77,7 +75,7 @@ def true_flow_miou(model, frames, masks, metas, num_classes, interval):
     """mIoU of DFF's schedule with the ground-truth flow in place of the flow net (the
     engine's given-flow path: averaged onto the feature grid, no scale field): what
     better flow alone could give."""
-    engine = streaming.StreamingSegmenter(model, "dff", interval, output="labels")
+    engine = streaming.StreamingEngine(model, "dff", interval, output="labels")
     confusion = np.zeros((num_classes, num_classes), np.int64)
     for video, video_masks, meta in zip(frames, masks, metas):
         for t, (frame, mask) in enumerate(zip(video, video_masks)):
@@ -115,7 +113,7 @@ def run_all(models, frames, masks, num_classes, intervals, repeats, jit):
     # One engine per case: each compiles its steps once, and every pass reuses them.
     engines = []
     for name, model, mode, k in cases:
-        engine = streaming.StreamingSegmenter(model, mode, k, output="labels",
+        engine = streaming.StreamingEngine(model, mode, k, output="labels",
                                               jit_compile=jit)
         engine.warmup()
         engines.append(engine)
@@ -134,49 +132,17 @@ def run_all(models, frames, masks, num_classes, intervals, repeats, jit):
     return rows
 
 
-def plot(rows, path, size=(900, 640)):
+def plot(rows, path):
     """mIoU (%) against frames/s; one point per interval, a line per method."""
-    width, height = size
-    margin = 70
-    image = np.full((height, width, 3), 255, np.uint8)
-    fps = np.array([r["fps"] for r in rows])
-    miou = np.array([100 * r["miou"] for r in rows])
-    x_lo, x_hi = 0.0, fps.max() * 1.08
-    y_lo = np.floor(miou.min() - 1)
-    y_hi = np.ceil(miou.max() + 1)
-
-    def px(x, y):
-        return (int(margin + (x - x_lo) / (x_hi - x_lo) * (width - 2 * margin)),
-                int(height - margin - (y - y_lo) / (y_hi - y_lo) * (height - 2 * margin)))
-
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.rectangle(image, px(x_lo, y_hi), px(x_hi, y_lo), (0, 0, 0), 1)
-    for i in range(6):
-        x = x_lo + i * (x_hi - x_lo) / 5
-        y = y_lo + i * (y_hi - y_lo) / 5
-        cv2.putText(image, f"{x:.0f}", (px(x, y_lo)[0] - 10, height - margin + 20), font, 0.45,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(image, f"{y:.1f}", (10, px(x_lo, y)[1] + 5), font, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    cv2.putText(image, "frames/s (batch 1, CPU)", (width // 2 - 90, height - 20), font, 0.55,
-                (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "mIoU %", (10, margin - 25), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    colors = {"per-frame": (0, 0, 0), "DFF": (200, 40, 40), "DFF + DIS": (40, 40, 200)}
-    for legend, (method, color) in enumerate(colors.items()):
-        points = [px(r["fps"], 100 * r["miou"]) for r in rows if r["method"] == method]
-        for a, b in zip(points, points[1:]):
-            cv2.line(image, a, b, color, 1, cv2.LINE_AA)
-        for r, p in zip([r for r in rows if r["method"] == method], points):
-            cv2.circle(image, p, 5, color, -1, cv2.LINE_AA)
-            if method != "per-frame":
-                cv2.putText(image, f"k={r['interval']}", (p[0] + 6, p[1] - 6), font, 0.4,
-                            color, 1, cv2.LINE_AA)
-        cv2.putText(image, method, (width - margin - 130, margin + 20 + 20 * legend), font,
-                    0.5, color, 1, cv2.LINE_AA)
-    cv2.putText(image, "Deep Feature Flow: mIoU vs frames/s, key intervals 1-20",
-                (margin, margin - 40), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.imwrite(path, image[..., ::-1])
-    return path
+    series, labels = {}, {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        series[method] = ([r["fps"] for r in mine], [100 * r["miou"] for r in mine])
+        labels[method] = [f"k={r['interval']}" for r in mine] if method != "per-frame" else []
+    image = plots.tradeoff_plot(series, "frames/s (batch 1, CPU)", "mIoU %",
+                                "Deep Feature Flow: mIoU vs frames/s, key intervals 1-20",
+                                labels)
+    return plots.save_png(image, path)
 
 
 def table(rows, cost, baseline):
@@ -207,9 +173,10 @@ def main():
     overrides = {}
     for item in args.set:
         name, value = item.split("=", 1)
-        field = {f.name: f for f in dataclasses.fields(configs.TrainConfig)}.get(name)
+        field = configs.setting_fields().get(name)
         if field is None:
-            raise SystemExit(f"error: --set {item}: no TrainConfig field {name!r}")
+            raise SystemExit(f"error: --set {item}: no setting {name!r} (see python -m "
+                             "keras_video.train --help)")
         overrides[name] = type(field.default)(value)
     intervals = [int(k) for k in args.intervals.split(",")]
 

@@ -64,16 +64,19 @@ def dead_units(model, clips):
 
 def probe(config, seed, epochs, splits):
     keras.utils.set_random_seed(seed)
-    model = build_model(config.model, **config.model_config(splits.num_classes))
-    model.compile(optimizers.make_optimizer(config, config.steps_per_epoch),
+    model = build_model(config.model.name, **config.model_config(splits.num_classes))
+    model.compile(optimizers.make_optimizer(config.optimization,
+                                            config.optimization.steps_per_epoch),
                   keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1")])
-    clip = config.clip_spec()
-    train_ds = make_dataset(splits.train, clip, config.batch_size, training=True,
+    clip = config.data.clip_spec()
+    train_ds = make_dataset(splits.train, clip, config.optimization.batch_size,
+                            training=True,
                             seed=seed).repeat()
-    val_ds = make_dataset(splits.val, clip.for_eval(), config.batch_size, training=False)
+    val_ds = make_dataset(splits.val, clip.for_eval(), config.optimization.batch_size,
+                          training=False)
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                        steps_per_epoch=config.steps_per_epoch, verbose=0).history
+                        steps_per_epoch=config.optimization.steps_per_epoch, verbose=0).history
     val_clips = np.concatenate([x.numpy() for x, _ in val_ds])
     non_finite = [v.path for v in model.weights if not np.all(np.isfinite(
         np.asarray(tf.cast(v, tf.float32))))]
@@ -93,12 +96,13 @@ def main():
     if args.mixed_precision is not None:
         overrides["mixed_precision"] = args.mixed_precision
     config = configs.make_config(args.experiment, overrides)
-    if config.mixed_precision:
+    if config.runtime.mixed_precision:
         trainer.set_mixed_precision()
-    splits = datasets.load_splits(config, os.path.join(REPO, "runs", "motion_data"))
+    splits = datasets.load_splits(config.data, config.runtime.seed,
+                                  os.path.join(REPO, "runs", "motion_data"))
     chance_loss = math.log(splits.num_classes)
-    print(f"# {args.experiment}, mixed precision {config.mixed_precision}, first "
-          f"{args.epochs} of {config.epochs} epochs, data seed {args.data_seed}; "
+    print(f"# {args.experiment}, mixed precision {config.runtime.mixed_precision}, first "
+          f"{args.epochs} of {config.optimization.epochs} epochs, data seed {args.data_seed}; "
           f"ln(classes) = {chance_loss:.4f}")
     print("| init seed | val loss by epoch | val top-1 by epoch | collapsed | "
           "dead units (layers with any) | non-finite weights |")

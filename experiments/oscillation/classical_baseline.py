@@ -11,7 +11,7 @@ a finer grid around the best point.
     python experiments/oscillation/classical_baseline.py --num 500 --seed 12345
 
 renders fresh clips with `sample_clips`, estimates each, prints RMSE, MAE and wall time,
-and the estimates for the two real seed clips in tests/data/seed_clips.
+and the estimates for the two real seed clips in tests/fixtures/seed_clips.
 """
 
 import argparse
@@ -102,7 +102,8 @@ def main():
     clips = list(oscillation.sample_clips(args.num, args.seed, args.fmin, args.fmax))
     render_s = time.perf_counter() - start
     start = time.perf_counter()
-    est = np.array([estimate_frequency(frames, args.fmin, args.fmax) for frames, _ in clips])
+    est = np.array([estimate_frequency(frames, args.fmin, args.fmax) for frames,
+                    _ in clips])
     estimate_s = time.perf_counter() - start
     true = np.array([label for _, label in clips])
     err = est - true
@@ -115,7 +116,8 @@ def main():
     print("  worst (true -> est): " + ", ".join(f"{true[i]:.3f}->{est[i]:.3f}" for i in worst))
     print(f"wall time: render {render_s:.1f} s, estimate {estimate_s:.1f} s "
           f"({estimate_s / args.num * 1000:.1f} ms/clip)")
-    for folder in sorted(glob.glob(os.path.join(REPO, "tests", "data", "seed_clips", "*/"))):
+    for folder in sorted(glob.glob(os.path.join(REPO, "tests", "data", "seed_clips",
+                                                "*/"))):
         frames, label = load_frame_folder(folder)
         print(f"seed clip {os.path.basename(folder.rstrip('/'))}: label {label:.4f}  "
               f"estimate {estimate_frequency(frames, args.fmin, args.fmax):.4f}")

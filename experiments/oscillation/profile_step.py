@@ -62,8 +62,8 @@ def main():
     args = parser.parse_args()
 
     config = configs.make_config("oscillation_cnn_lstm")
-    clip = config.clip_spec()
-    batch = config.batch_size
+    clip = config.data.clip_spec()
+    batch = config.optimization.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         folder = generate.write_oscillation(os.path.join(tmp, "train"), args.clips, seed=0,
                                             fmt="video", progress=False)

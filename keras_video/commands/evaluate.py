@@ -16,13 +16,11 @@ metrics.
 import json
 import os
 
-
 from keras_video.commands import cli
 
-import cv2
 from absl import flags
 
-from keras_video import run_dir
+from keras_video import plots, run_dir
 from keras_video.tasks import evaluation
 from keras_video.data import sources
 from keras_video.data.pipeline import ClipSpec
@@ -98,9 +96,7 @@ def main(argv):
     print(json.dumps(results))
     print(f"metrics: {output}")
     if picture is not None:
-        picture_path = os.path.splitext(output)[0] + ".png"
-        cv2.imwrite(picture_path, picture[..., ::-1])
-        print(f"picture: {picture_path}")
+        print(f"picture: {plots.save_png(picture, os.path.splitext(output)[0] + '.png')}")
 
 
 def run():

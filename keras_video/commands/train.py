@@ -10,7 +10,6 @@ work is keras_video.training.trainer.train, which runs the task the run needs
 (keras_video.tasks).
 """
 
-import dataclasses
 import sys
 import typing
 
@@ -23,9 +22,10 @@ from keras_video.training.trainer import train
 
 
 def define_flags():
-    """One absl flag per TrainConfig field; unset flags keep the experiment's value."""
-    for field in dataclasses.fields(configs.TrainConfig):
-        name, default = field.name, field.default
+    """One absl flag per setting (keras_video.training.configs); unset flags keep the
+    experiment's value."""
+    for name, field in configs.setting_fields().items():
+        default = field.default
         help_text = f"{field.metadata['help']} (unset: the experiment's, else {default!r})"
         if isinstance(default, bool) or field.type == typing.Optional[bool]:
             flags.DEFINE_boolean(name, None, help_text)
@@ -43,13 +43,13 @@ def define_flags():
 
 def config_from_flags(flag_values):
     overrides = {}
-    for field in dataclasses.fields(configs.TrainConfig):
-        value = flag_values[field.name].value
-        if value is None or field.name == "experiment":
+    for name, field in configs.setting_fields().items():
+        value = flag_values[name].value
+        if value is None or name == "experiment":
             continue
         if isinstance(field.default, tuple):
             value = tuple(int(v) for v in value)
-        overrides[field.name] = value
+        overrides[name] = value
     return configs.make_config(flag_values["experiment"].value or "", overrides)
 
 

@@ -1,4 +1,5 @@
-"""Train / validation / test splits for a TrainConfig's --data and --eval_data.
+"""Train / validation / test splits for the data settings --data and --eval_data
+(keras_video.training.configs.DataConfig) and the run's seed.
 
   synthetic:oscillation  generated under data_dir: train (seed), validation (seed + 1)
                          and test (seed + 2) are independent draws, so the test clips
@@ -43,33 +44,33 @@ class Splits:
         return len(self.class_names) if self.class_names else None
 
 
-def synthetic_splits(config):
+def synthetic_splits(data, seed):
     """(split, videos, seed) of a generated data set: train, validation and test are
     independent draws (seeds seed, seed + 1, seed + 2), so the test videos are fresh."""
-    return (("train", config.num_train, config.seed), ("val", config.num_val, config.seed + 1),
-            ("test", config.num_eval, config.seed + 2))
+    return (("train", data.num_train, seed), ("val", data.num_val, seed + 1),
+            ("test", data.num_eval, seed + 2))
 
 
-def _synthetic(config, data_dir):
+def _synthetic(settings, seed, data_dir):
     import numpy as np
 
     from keras_video.data import generate
 
-    name = config.data.split(":", 1)[1]
+    name = settings.source.split(":", 1)[1]
     if name not in SYNTHETIC:
         raise ValueError(f"unknown synthetic data set {name!r}; choose one of {SYNTHETIC}")
     parts = {}
-    for split, num, seed in synthetic_splits(config):
-        out = os.path.join(data_dir, f"{name}_{split}_{num}_seed{seed}")
+    for split, num, split_seed in synthetic_splits(settings, seed):
+        out = os.path.join(data_dir, f"{name}_{split}_{num}_seed{split_seed}")
         print(f"Generating {num} {name} clips for {split} in {out}")
-        generate.GENERATORS[name].write(out, num, seed, fmt="video")
+        generate.GENERATORS[name].write(out, num, split_seed, fmt="video")
         parts[split] = out
-    train = sources.from_spec(parts["train"], config.on_bad_sample)
+    train = sources.from_spec(parts["train"], settings.on_bad_sample)
 
     def load_like_train(split):
         # A small split may lack some classes, and sources numbers the classes it
         # finds; class ids must mean the same in every split, so map onto train's.
-        data = sources.from_spec(parts[split], config.on_bad_sample)
+        data = sources.from_spec(parts[split], settings.on_bad_sample)
         if data.task != train.task:
             raise ValueError(f"{parts[split]}: a {data.task} set, but train is {train.task}")
         if data.task != "classification" or data.class_names == train.class_names:
@@ -87,21 +88,23 @@ def _synthetic(config, data_dir):
                   train.class_names, parts["test"])
 
 
-def load_splits(config, data_dir):
-    if config.data.startswith("synthetic:"):
-        return _synthetic(config, data_dir)
-    if config.data.startswith(action_datasets.PREFIXES):
+def load_splits(settings, seed, data_dir):
+    """The Splits of the data settings (DataConfig); synthetic data is generated into
+    data_dir."""
+    if settings.source.startswith("synthetic:"):
+        return _synthetic(settings, seed, data_dir)
+    if settings.source.startswith(action_datasets.PREFIXES):
         train, val, test, test_spec = action_datasets.official_splits(
-            config.data, config.split, config.holdout_fraction, config.seed,
-            config.on_bad_sample)
-        if config.eval_data:
-            test = sources.from_spec(config.eval_data, config.on_bad_sample)
-            test_spec = config.eval_data
+            settings.source, settings.split, settings.holdout_fraction, seed,
+            settings.on_bad_sample)
+        if settings.eval_data:
+            test = sources.from_spec(settings.eval_data, settings.on_bad_sample)
+            test_spec = settings.eval_data
         return Splits(train, val, test, "classification", train.class_names, test_spec)
-    data = sources.from_spec(config.data, config.on_bad_sample)
+    data = sources.from_spec(settings.source, settings.on_bad_sample)
     if isinstance(data, TfdsSource):
-        if config.split:
-            data = data.with_official_split(config.split)
+        if settings.split:
+            data = data.with_official_split(settings.split)
         _, class_names = data.load()
         train = dataclasses.replace(data, split="train[:90%]")
         val = dataclasses.replace(data, split="train[90%:]")
@@ -114,17 +117,18 @@ def load_splits(config, data_dir):
                 "holds out whole groups")
         return Splits(train, val, test, "classification", class_names,
                       f"tfds:{data.name}:test")
-    if config.split:
+    if settings.split:
         raise ValueError("--split picks an official split of ucf101:PATH, hmdb51:PATH or "
-                         f"tfds:ucf101, not of {config.data}")
-    if config.eval_data:
-        test = sources.from_spec(config.eval_data, config.on_bad_sample)
-        train, val = data.split(config.holdout_fraction, config.seed)
-        test_spec = config.eval_data
+                         f"tfds:ucf101, not of {settings.source}")
+    if settings.eval_data:
+        test = sources.from_spec(settings.eval_data, settings.on_bad_sample)
+        train, val = data.split(settings.holdout_fraction, seed)
+        test_spec = settings.eval_data
     else:
-        rest, test = data.split(config.holdout_fraction, config.seed)
-        train, val = rest.split(config.holdout_fraction, config.seed + 1)
-        test_spec = f"{config.data} (held-out {config.holdout_fraction:.0%}, seed {config.seed})"
+        rest, test = data.split(settings.holdout_fraction, seed)
+        train, val = rest.split(settings.holdout_fraction, seed + 1)
+        test_spec = (f"{settings.source} (held-out {settings.holdout_fraction:.0%}, "
+                     f"seed {seed})")
     if test.task != data.task:
         raise ValueError(f"--eval_data is a {test.task} set but --data is {data.task}")
     return Splits(train, val, test, data.task, data.class_names, test_spec)

@@ -2,7 +2,7 @@
 
 A quadrilateral whose left edge is a hinge swings its top and bottom edges up and
 down; the label is the swing frequency in swings per second. The drawing rule is the
-one decoded from the original generator (see tests/data/seed_clips/README.md):
+one decoded from the original generator (see tests/fixtures/seed_clips/README.md):
 
     a(t) = (pi / 6) * tri(f * t / 2 + phase),  tri(u) = min(frac(u), 1 - frac(u))
 

@@ -5,7 +5,7 @@
     segmentation     a class map per frame of a video, Deep Feature Flow and its
                      per-frame baseline (keras_video.tasks.segmentation)
 
-`make_task(config, ...)` picks the task a run needs: the one serving config.model, else
+`make_task(config, ...)` picks the task a run needs: the one serving config.model.name, else
 the clip task its data's labels call for. `register_task` adds one (a new kind of work
 is a new Task, keras_video.tasks.base, run by the same trainer).
 """
@@ -46,7 +46,7 @@ def task_of_model(model):
 
 def make_task(config, strategy, data_dir, output_dir):
     """The task of a run, its data read (or generated into data_dir)."""
-    task_class = task_of_model(config.model)
+    task_class = task_of_model(config.model.name)
     if task_class is not None:
         return task_class(config, strategy, data_dir, output_dir)
     return clip_task(config, strategy, data_dir, output_dir)

@@ -23,7 +23,7 @@ A new kind of work is a new Task registered in keras_video.tasks, not a new driv
 
 import os
 
-from keras_video import optimizers
+from keras_video import optimizers, plots
 from keras_video.conversion.torch_weights import head_layer
 
 
@@ -65,11 +65,7 @@ class Task:
 
     def write_picture(self, picture, folder):
         """Writes the RGB picture `evaluate` returned as folder/picture_name."""
-        import cv2
-
-        path = os.path.join(folder, self.picture_name)
-        cv2.imwrite(path, picture[..., ::-1])
-        return path
+        return plots.save_png(picture, os.path.join(folder, self.picture_name))
 
     def summary(self):
         return []
@@ -80,19 +76,21 @@ class Task:
         """The run's optimizer; the head (`head_layer`) learns at lr x
         --head_lr_multiplier."""
         multipliers = None
-        if self.config.head_lr_multiplier != 1.0:
+        if self.config.optimization.head_lr_multiplier != 1.0:
             head = head_layer(model)
-            multipliers = {v.path: self.config.head_lr_multiplier
+            multipliers = {v.path: self.config.optimization.head_lr_multiplier
                            for v in head.trainable_weights}
-        return optimizers.make_optimizer(self.config, steps_per_epoch, multipliers)
+        return optimizers.make_optimizer(self.config.optimization, steps_per_epoch,
+                                         multipliers)
 
     def jit_compile(self):
         """Keras's compile(jit_compile=...): unset leaves it to Keras ("auto": XLA with a
         GPU, none on a CPU)."""
-        return "auto" if self.config.jit_compile is None else self.config.jit_compile
+        jit_compile = self.config.runtime.jit_compile
+        return "auto" if jit_compile is None else jit_compile
 
     def verbose(self):
-        return 2 if self.config.quiet else 1
+        return 2 if self.config.runtime.quiet else 1
 
 
 def compile_model(task, model, steps_per_epoch, loss, metrics):

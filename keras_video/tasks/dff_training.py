@@ -39,17 +39,19 @@ DATA = "synthetic:segmentation"
 
 def generate_splits(config, data_dir):
     """Generates (or re-finds) the train / val / test clip folders; returns their paths."""
-    if config.data != DATA:
-        raise ValueError(f"--model={config.model} trains on --data={DATA}, not {config.data!r}")
+    data, classes = config.data, config.dff.seg_classes
+    if data.source != DATA:
+        raise ValueError(f"--model={config.model.name} trains on --data={DATA}, not "
+                         f"{data.source!r}")
     parts = {}
-    for split, num, seed in datasets.synthetic_splits(config):
+    for split, num, seed in datasets.synthetic_splits(data, config.runtime.seed):
         # Every generation argument is in the name: another size is another folder
         # (generate refuses to rewrite a folder with different arguments).
-        out = os.path.join(data_dir, f"segmentation_{split}_{num}_{config.size}px_"
-                           f"{config.frames}f_{config.seg_classes}c_seed{seed}")
+        out = os.path.join(data_dir, f"segmentation_{split}_{num}_{data.size}px_"
+                           f"{data.frames}f_{classes}c_seed{seed}")
         print(f"Generating {num} segmentation clips for {split} in {out}")
-        generate.write_segmentation(out, num, seed, frames=config.frames, size=config.size,
-                                    classes=config.seg_classes, progress=not config.quiet)
+        generate.write_segmentation(out, num, seed, frames=data.frames, size=data.size,
+                                    classes=classes, progress=not config.runtime.quiet)
         parts[split] = out
     return parts
 
@@ -77,7 +79,8 @@ def key_frame_index(t, offset, num_frames):
     return tf.clip_by_value(t + offset, 0, num_frames - 1)
 
 
-def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0, features=None):
+def pair_dataset(frames, masks, batch_size, key_range=9, training=True, seed=0,
+                 features=None):
     """Batches of ({"current", "key"} float32 frames, current mask int32); with
     `features` [N, T, h, w, C] (N_feat of every frame, for a fixed N_feat) each example
     also holds "key_features", the key frame's, in float32.
@@ -201,7 +204,8 @@ class OverlaySummaries(keras.callbacks.Callback):
                       pictures.overlay(current, self.labels[i], self.num_classes),
                       pictures.overlay(current, predicted[i], self.num_classes)]
         with self.writer.as_default():
-            tf.summary.image("val/key_truth_prediction", clip_montage(np.stack(tiles), 3)[None],
+            tf.summary.image("val/key_truth_prediction", clip_montage(np.stack(tiles),
+                                                                      3)[None],
                              step=epoch)
         self.writer.flush()
 
@@ -212,7 +216,7 @@ def evaluate_streaming(model, frames, masks, num_classes, mode="dff", key_interv
                        jit_compile=False):
     """mIoU, pixel accuracy and timings of the streaming engine over videos
     frames [N, T, H, W, 3] with masks [N, T, H, W] (batch 1, frame after frame)."""
-    engine = streaming.StreamingSegmenter(model, mode, key_interval, output="labels",
+    engine = streaming.StreamingEngine(model, mode, key_interval, output="labels",
                                           jit_compile=jit_compile)
     engine.warmup()
     return evaluate_engine(engine, frames, masks, num_classes)
@@ -227,12 +231,13 @@ def heldout_metrics(model, model_name, frames, masks, num_classes, key_intervals
     results = {}
     for interval in key_intervals:
         scores = evaluate_streaming(model, frames, masks, num_classes, "dff", int(interval))
-        results.update({f"miou_k{interval}": scores["miou"], f"fps_k{interval}": scores["fps"]})
+        results.update({f"miou_k{interval}": scores["miou"],
+                        f"fps_k{interval}": scores["fps"]})
     return results
 
 
 def evaluate_engine(engine, frames, masks, num_classes):
-    """`evaluate_streaming` with a ready (warmed-up) StreamingSegmenter."""
+    """`evaluate_streaming` with a ready (warmed-up) StreamingEngine."""
     confusion = np.zeros((num_classes, num_classes), np.int64)
     results = []
     for video, video_masks in zip(frames, masks):
@@ -252,13 +257,15 @@ def evaluate_engine(engine, frames, masks, num_classes):
 # --- training ------------------------------------------------------------------------
 
 def model_config(config, num_classes):
-    """build_model(config.model, ...) arguments of a dff / frame_seg TrainConfig."""
-    values = dict(num_classes=num_classes, input_shape=(config.size, config.size, 3),
-                  backbone=config.backbone, feature_width=config.feature_width,
-                  width=config.width, backbone_weights=config.backbone_weights,
-                  output_stride=config.output_stride)
-    if config.model == "dff":
-        values["flow_width"] = None if config.flow_width < 0 else config.flow_width
+    """build_model(config.model.name, ...) arguments of a dff / frame_seg TrainConfig."""
+    model, dff = config.model, config.dff
+    size = config.data.size
+    values = dict(num_classes=num_classes, input_shape=(size, size, 3),
+                  backbone=model.backbone, feature_width=dff.feature_width,
+                  width=model.width, backbone_weights=model.backbone_weights,
+                  output_stride=dff.output_stride)
+    if model.name == "dff":
+        values["flow_width"] = None if dff.flow_width < 0 else dff.flow_width
     return values
 
 
@@ -298,7 +305,7 @@ def schedule_pairs(num_clips, num_frames, interval):
 
 def pretrain_flow(config, model, val_frames, val_metas, path):
     """Trains the flow net alone on ground-truth flow (end-point error on the feature
-    grid, in feature pixels) of `config.flow_pretrain_clips` fresh clips (`flow_pairs`),
+    grid, in feature pixels) of --flow_pretrain_clips fresh clips (`flow_pairs`),
     then measures it on the validation videos' schedule pairs against zero flow; saves
     its weights to `path`, or loads them when a previous run left them there."""
     _, n_flow, _ = dff_parts(model)
@@ -309,14 +316,15 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
     grid = tuple(n_flow.output[0].shape[1:3])
     stride = feature_stride(model)
     spec = moving_shapes.SegmentationSpec(
-        height=config.size, width=config.size, num_frames=config.frames,
-        num_classes=config.seg_classes)
+        height=config.data.size, width=config.data.size, num_frames=config.data.frames,
+        num_classes=config.dff.seg_classes)
     start = time.time()
-    frames, pairs, flows = flow_pairs(config.flow_pretrain_clips, config.seed + 3, spec, grid,
-                                      stride, key_range=config.key_range)
-    print(f"Flow pre-training: {len(pairs)} pairs of {config.flow_pretrain_clips} fresh clips "
-          f"({time.time() - start:.0f} s to render), {config.flow_pretrain_steps} steps of "
-          f"{config.batch_size}")
+    dff, batch_size, seed = config.dff, config.optimization.batch_size, config.runtime.seed
+    frames, pairs, flows = flow_pairs(dff.flow_pretrain_clips, seed + 3, spec, grid, stride,
+                                      key_range=dff.key_range)
+    print(f"Flow pre-training: {len(pairs)} pairs of {dff.flow_pretrain_clips} fresh clips "
+          f"({time.time() - start:.0f} s to render), {dff.flow_pretrain_steps} steps of "
+          f"{batch_size}")
     frames_t, pairs_t, flows_t = tf.constant(frames), tf.constant(pairs), tf.constant(flows)
 
     def example(i):
@@ -324,28 +332,27 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
                  "key": tf.cast(frames_t[pairs_t[i, 1]], tf.float32)}, flows_t[i])
 
     dataset = pipeline.prefetched(
-        tf.data.Dataset.range(len(pairs)).shuffle(len(pairs), seed=config.seed)
+        tf.data.Dataset.range(len(pairs)).shuffle(len(pairs), seed=seed)
         .repeat().map(example, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(config.batch_size, drop_remainder=True))
+        .batch(batch_size, drop_remainder=True))
     flow_only = keras.Model(n_flow.inputs, n_flow.outputs[0], name="flow_pretrain")
-    lr = keras.optimizers.schedules.CosineDecay(config.flow_pretrain_lr,
-                                                config.flow_pretrain_steps)
+    lr = keras.optimizers.schedules.CosineDecay(dff.flow_pretrain_lr, dff.flow_pretrain_steps)
     flow_only.compile(optimizer=keras.optimizers.Adam(lr), loss=endpoint_error)
-    epochs = min(10, config.flow_pretrain_steps)
+    epochs = min(10, dff.flow_pretrain_steps)
     history = flow_only.fit(dataset, epochs=epochs,
-                            steps_per_epoch=config.flow_pretrain_steps // epochs,
-                            verbose=2 if config.quiet else 1)
+                            steps_per_epoch=dff.flow_pretrain_steps // epochs,
+                            verbose=2 if config.runtime.quiet else 1)
     with run_dir.atomic_path(path) as temporary:
         n_flow.save_weights(temporary)
 
     # Held out: the validation videos at the schedule of interval key_range + 1.
-    val = schedule_pairs(len(val_frames), val_frames.shape[1], config.key_range + 1)
+    val = schedule_pairs(len(val_frames), val_frames.shape[1], dff.key_range + 1)
     targets = np.stack([streaming.flow_to_feature_grid(
         moving_shapes.flow_between(val_metas[c], t, k), grid, stride) for c, t, k in val])
     predicted = flow_only.predict(
         {"current": val_frames[val[:, 0], val[:, 1]].astype(np.float32),
          "key": val_frames[val[:, 0], val[:, 2]].astype(np.float32)},
-        batch_size=config.batch_size, verbose=0)
+        batch_size=batch_size, verbose=0)
     stats = {"flow_pretrain_epe": float(history.history["loss"][-1]),
              "flow_val_epe": float(endpoint_error(targets, predicted)),
              "flow_val_zero_epe": float(endpoint_error(targets, np.zeros_like(targets)))}

@@ -1,11 +1,13 @@
-"""Pictures for people: clip montages, predicted-vs-true scatter plots and confusion
-matrices, drawn with OpenCV (no plotting dependency) and logged to TensorBoard."""
+"""Pictures of a task for people and TensorBoard: clip montages, flow colours,
+segmentation overlays, and the prediction plot of a held-out set (the regression
+scatter or the confusion matrix, drawn by keras_video.plots with matplotlib)."""
 
 import cv2
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_video import plots
 from keras_video.data import optical_flow
 
 
@@ -27,7 +29,8 @@ def clip_montage(clip, columns=10):
     """A clip [T, H, W, C] (0..255) as one uint8 RGB image, frames in a grid; a flow
     clip (C = 2) in flow colours."""
     clip = np.asarray(clip)
-    clip = flow_colours(clip) if clip.shape[-1] == 2 else np.clip(clip, 0, 255).astype(np.uint8)
+    clip = flow_colours(clip) if clip.shape[-1] == 2 else np.clip(clip, 0,
+                                                                  255).astype(np.uint8)
     if clip.shape[-1] == 1:
         clip = np.repeat(clip, 3, axis=-1)
     t, h, w, _ = clip.shape
@@ -35,34 +38,9 @@ def clip_montage(clip, columns=10):
     grid = np.full((rows * (h + 2), columns * (w + 2), 3), 128, np.uint8)
     for i, frame in enumerate(clip):
         r, c = divmod(i, columns)
-        grid[r * (h + 2) + 1:r * (h + 2) + 1 + h, c * (w + 2) + 1:c * (w + 2) + 1 + w] = frame
+        grid[r * (h + 2) + 1:r * (h + 2) + 1 + h,
+             c * (w + 2) + 1:c * (w + 2) + 1 + w] = frame
     return grid
-
-
-def scatter_plot(y_true, y_pred, size=480, title="predicted vs true"):
-    """Predicted against true values, with the y = x line; uint8 RGB image."""
-    y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
-    image = np.full((size, size, 3), 255, np.uint8)
-    lo = float(min(y_true.min(), y_pred.min()))
-    hi = float(max(y_true.max(), y_pred.max()))
-    hi = hi if hi > lo else lo + 1.0
-    margin = 50
-
-    def to_px(x, y):
-        s = (size - 2 * margin) / (hi - lo)
-        return int(margin + (x - lo) * s), int(size - margin - (y - lo) * s)
-
-    cv2.rectangle(image, to_px(lo, hi), to_px(hi, lo), (0, 0, 0), 1)
-    cv2.line(image, to_px(lo, lo), to_px(hi, hi), (160, 160, 160), 1, cv2.LINE_AA)
-    for x, y in zip(y_true, y_pred):
-        cv2.circle(image, to_px(x, y), 2, (200, 40, 40), -1, cv2.LINE_AA)
-    rmse = float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(image, f"{title}  RMSE {rmse:.4f}", (10, 25), font, 0.5, (0, 0, 0), 1)
-    cv2.putText(image, f"true {lo:.2f} .. {hi:.2f}", (margin, size - 15), font, 0.45,
-                (0, 0, 0), 1)
-    cv2.putText(image, "predicted", (5, margin - 8), font, 0.45, (0, 0, 0), 1)
-    return image
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -71,32 +49,13 @@ def confusion_matrix(y_true, y_pred, num_classes):
     return matrix
 
 
-def confusion_image(matrix, class_names=None, cell=24):
-    """Rows true, columns predicted; darker is more; uint8 RGB image."""
-    n = matrix.shape[0]
-    norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    label_w = 120 if class_names else 0
-    image = np.full((n * cell + 30, n * cell + label_w + 10, 3), 255, np.uint8)
-    for i in range(n):
-        for j in range(n):
-            v = int(255 * (1 - norm[i, j]))
-            x0, y0 = label_w + j * cell, 30 + i * cell
-            cv2.rectangle(image, (x0, y0), (x0 + cell - 1, y0 + cell - 1), (v, v, 255), -1)
-        if class_names:
-            cv2.putText(image, str(class_names[i])[:14], (2, 30 + i * cell + cell // 2 + 4),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
-    cv2.putText(image, "true (rows) vs predicted (columns)", (label_w, 18),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-    return image
-
-
 def prediction_image(task, y_true, y_pred, class_names=None):
     """The picture of a set of predictions: a scatter plot or a confusion matrix."""
     if task == "regression":
-        return scatter_plot(y_true, y_pred)
+        return plots.scatter_plot(y_true, y_pred)
     num_classes = np.asarray(y_pred).shape[-1]
     matrix = confusion_matrix(y_true, np.argmax(y_pred, axis=-1), num_classes)
-    return confusion_image(matrix, class_names)
+    return plots.confusion_image(matrix, class_names)
 
 
 class ImageSummaries(keras.callbacks.Callback):
@@ -113,7 +72,8 @@ class ImageSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         with self.writer.as_default():
-            tf.summary.image("input/sample_clip", clip_montage(self.sample_clip)[None], step=0)
+            tf.summary.image("input/sample_clip", clip_montage(self.sample_clip)[None],
+                             step=0)
         self.writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):

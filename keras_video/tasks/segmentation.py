@@ -11,7 +11,6 @@ streaming engine at --eval_key_intervals (dff) or per frame. Export: the parts a
 signatures (feature / propagate / per_frame, export.export_dff).
 """
 
-import dataclasses
 import os
 import time
 
@@ -33,16 +32,15 @@ class VideoSegmentation(Task):
     models = ("dff", "frame_seg")
 
     def __init__(self, config, strategy, data_dir, output_dir):
-        super().__init__(dataclasses.replace(config, task="segmentation"), strategy,
-                         data_dir, output_dir)
-        config = self.config
-        if config.key_range < 0:
-            raise ValueError(f"--key_range must be >= 0, got {config.key_range}")
-        if config.freeze_feature and not (config.model == "dff" and config.feature_init):
+        super().__init__(config.replace(task="segmentation"), strategy, data_dir, output_dir)
+        config, dff = self.config, self.config.dff
+        if dff.key_range < 0:
+            raise ValueError(f"--key_range must be >= 0, got {dff.key_range}")
+        if dff.freeze_feature and not (config.model.name == "dff" and dff.feature_init):
             raise ValueError("--freeze_feature keeps N_feat and N_task as --feature_init "
                              "gives them: it needs --model=dff and --feature_init")
         self.parts = dff_training.generate_splits(config, data_dir)
-        self.num_classes = config.seg_classes
+        self.num_classes = dff.seg_classes
         self.class_names = list(dff_training.moving_shapes.class_names(self.num_classes))
         self.train_frames, self.train_masks, _ = load_clips(self.parts["train"],
                                                             self.num_classes)
@@ -56,18 +54,19 @@ class VideoSegmentation(Task):
 
     def steps_per_epoch(self):
         frames = self.train_frames.shape[0] * self.train_frames.shape[1]
-        return self.config.steps_per_epoch or max(1, frames // self.config.batch_size)
+        opt = self.config.optimization
+        return opt.steps_per_epoch or max(1, frames // opt.batch_size)
 
     def build_model(self):
-        self.model = build_model(self.config.model, **self.model_config)
-        if self.config.model == "dff" and self.config.feature_init:
-            print(dff_training.load_feature_task(self.model, self.config.feature_init))
+        self.model = build_model(self.config.model.name, **self.model_config)
+        if self.config.model.name == "dff" and self.config.dff.feature_init:
+            print(dff_training.load_feature_task(self.model, self.config.dff.feature_init))
         return self.model
 
     def compile(self, model, steps_per_epoch):
         fitted = model
         self.train_features = self.val_features = None
-        if self.config.freeze_feature:
+        if self.config.dff.freeze_feature:
             # Key frames then stay exactly the per-frame model's. N_feat being fixed, its
             # features of every frame are computed once, and the end-to-end stage trains
             # the flow net and the scale field through warp and N_task on them.
@@ -80,14 +79,15 @@ class VideoSegmentation(Task):
                   f"{self.val_frames.shape[0]} videos computed in "
                   f"{time.time() - start:.0f} s")
             fitted = propagation_model(model)
-        metrics = [keras.metrics.MeanIoU(self.num_classes, name="miou", sparse_y_pred=False),
+        metrics = [keras.metrics.MeanIoU(self.num_classes, name="miou",
+                                         sparse_y_pred=False),
                    keras.metrics.SparseCategoricalAccuracy(name="pixel_acc")]
         return compile_model(self, fitted, steps_per_epoch,
                              keras.losses.SparseCategoricalCrossentropy(), metrics)
 
     def callbacks(self, logs_dir, model):
         # Pictures of a few validation pairs at the farthest key offset of the schedule.
-        num_frames, key_range = self.val_frames.shape[1], self.config.key_range
+        num_frames, key_range = self.val_frames.shape[1], self.config.dff.key_range
         picks = [i * num_frames + min(num_frames - 1, key_range)
                  for i in range(min(3, len(self.val_frames)))]
         sample_x, sample_y = next(iter(pair_dataset(
@@ -100,24 +100,26 @@ class VideoSegmentation(Task):
     def fit(self, fitted, callbacks, steps_per_epoch):
         config = self.config
         self.flow_stats = None
-        if config.model == "dff" and config.flow_pretrain_steps > 0:
+        if config.model.name == "dff" and config.dff.flow_pretrain_steps > 0:
             self.flow_stats = dff_training.pretrain_flow(
                 config, self.model, self.val_frames, self.val_metas,
                 os.path.join(self.output_dir, FLOW_PRETRAIN_WEIGHTS))
-        train_ds = pair_dataset(self.train_frames, self.train_masks, config.batch_size,
-                                config.key_range, training=True, seed=config.seed,
+        batch_size, key_range = config.optimization.batch_size, config.dff.key_range
+        train_ds = pair_dataset(self.train_frames, self.train_masks, batch_size, key_range,
+                                training=True, seed=config.runtime.seed,
                                 features=self.train_features)
-        val_ds = pair_dataset(self.val_frames, self.val_masks, config.batch_size,
-                              config.key_range, training=False, features=self.val_features)
-        return fitted.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+        val_ds = pair_dataset(self.val_frames, self.val_masks, batch_size, key_range,
+                              training=False, features=self.val_features)
+        return fitted.fit(train_ds, validation_data=val_ds, epochs=config.optimization.epochs,
                           steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                           verbose=self.verbose())
 
     def evaluate(self, best):
         self.test_frames, test_masks, _ = load_clips(self.parts["test"], self.num_classes)
-        results = dff_training.heldout_metrics(best, self.config.model, self.test_frames,
+        results = dff_training.heldout_metrics(best, self.config.model.name,
+                                               self.test_frames,
                                                test_masks, self.num_classes,
-                                               self.config.eval_key_intervals)
+                                               self.config.dff.eval_key_intervals)
         if self.flow_stats:
             results.update(self.flow_stats)
         return results, None
@@ -125,10 +127,10 @@ class VideoSegmentation(Task):
     def export(self, best, folder):
         return export.export_dff(
             best, folder, self.class_names,
-            extra={"model": self.config.model, "experiment": self.config.experiment})
+            extra={"model": self.config.model.name, "experiment": self.config.experiment})
 
     def summary(self):
-        signatures = ("feature, propagate, per_frame" if self.config.model == "dff"
+        signatures = ("feature, propagate, per_frame" if self.config.model.name == "dff"
                       else "feature, per_frame")
         frames = self.test_frames
         return [f"signatures      : {signatures}; uint8 RGB frames",

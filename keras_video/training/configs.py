@@ -18,64 +18,25 @@ CLIP_MODELS = ("cnn_lstm", "c3d", "frame_cnn", "r3d", "r2plus1d")  # prefixes
 SEGMENTATION_MODELS = ("dff", "frame_seg")
 
 
-def setting(default, group, help, models=None):
-    """A TrainConfig field with the line of help `--help` prints, its group, and the model
+def setting(default, group, help, models=None, flag=None):
+    """A config field with the line of help `--help` prints, its group, the model
     families it applies to (None: every model; else name prefixes, e.g. ("r3d", "c3d"),
-    or "builder": the model builders that take an argument of the field's name)."""
+    or "builder": the model builders that take an argument of the field's name), and its
+    flag name where that is not the field's name."""
     return dataclasses.field(default=default, metadata=dict(group=group, help=help,
-                                                            models=models))
+                                                            models=models, flag=flag))
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a training run; each field's metadata holds its help line, its
-    group and the models it applies to (`applies_to`). A setting that does not apply to
-    the chosen model is refused by `make_config` when it differs from its default."""
+class DataConfig:
+    """What a run reads and how a clip is cut from it (group "data")."""
 
-    experiment: str = setting("", "experiment", "a named recipe of EXPERIMENTS; flags "
-                              "override its values (default: the model's own recipe)")
-    model: str = setting("cnn_lstm", "model", "model family (keras_video.models.model_names)")
-    backbone: str = setting("small", "model", "per-frame 2D backbone "
-                            "(keras_video.models.backbones.BACKBONES)", "builder")
-    backbone_weights: str = setting("none", "model", "backbone weights: none, imagenet "
-                                    "(keras.applications), or a .pth / .weights.h5 file",
-                                    "builder")
-    freeze_backbone: bool = setting(False, "model", "keep the backbone's weights fixed "
-                                    "(cnn_lstm: its features are computed once)", "builder")
-    pool: tuple = setting((), "model", "SIZE,STRIDE of a max-pool on the backbone's feature "
-                          "map (the seed's 3,2)", "builder")
-    lstm_units: tuple = setting((100, 100), "model", "units of each LSTM layer", "builder")
-    frame_difference: bool = setting(False, "model", "feed each frame with its difference "
-                                     "from the previous one", "builder")
-    readout: str = setting("flatten", "model", "per-frame features: flatten | keypoints "
-                           "(the (x, y) of learnt keypoints)", "builder")
-    keypoints: int = setting(32, "model", "how many keypoints (readout=keypoints)", "builder")
-    batch_norm: bool = setting(False, "model", "BatchNorm after every conv (mmaction2's "
-                               "C3D variant)", "builder")
-    dropout: float = setting(-1.0, "model", "dropout before the classifier; < 0: the "
-                             "model's own default (0.5 for C3D, else 0)", "builder")
-    width: float = setting(1.0, "model", "channel multiplier (smaller models for a CPU)",
-                           "builder")
-    normalization: str = setting("", "model", "input normalisation mode "
-                                 "(keras_video.layers.ImageNormalization); empty: the "
-                                 "model's default", "builder")
-    conv1_t_size: int = setting(7, "model", "temporal kernel size of conv1 (Hara et al.)",
-                                "builder")
-    conv1_t_stride: int = setting(1, "model", "temporal stride of conv1", "builder")
-    no_max_pool: bool = setting(False, "model", "no max-pool after conv1", "builder")
-    shortcut_type: str = setting("B", "model", "residual shortcut: A (zero-padded "
-                                 "identity) or B (1x1x1 conv)", "builder")
-    widen_factor: float = setting(1.0, "model", "ResNet3D's channel widening", "builder")
-    task: str = setting("regression", "data", "set from the data: regression | "
-                        "classification | segmentation")
-    label_scale: float = setting(1.0, "model", "regression: the network fits label / this "
-                                 "(the seed's 15)", "builder")
-    loss: str = setting("mse", "optimisation", "regression loss: mse | rmse",
-                        ("cnn_lstm",))
-    data: str = setting("synthetic:oscillation", "data", "what to train on: a folder, CSV, "
+    source: str = setting("synthetic:oscillation", "data",
+                          "what to train on: a folder, CSV, "
                         "tfrecord:DIR, tfds:NAME, ucf101:PATH, hmdb51:PATH or synthetic:NAME "
-                        "(README)")
-    split: int = setting(0, "data", "official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; "
+                        "(README)", flag="data")
+    split: int = setting(0, "data",
+                         "official split (1-3) of ucf101:, hmdb51:, tfds:ucf101; "
                          "0: --data's own or 1", CLIP_MODELS)
     eval_data: str = setting("", "data", "held-out data; empty: generated (synthetic:) or "
                              "split off --data", CLIP_MODELS)
@@ -106,6 +67,68 @@ class TrainConfig:
                          "a directory", CLIP_MODELS)
     on_bad_sample: str = setting("error", "data", "a bad file: error (stop, naming it) | "
                                  "skip (log and count it)", CLIP_MODELS)
+
+    def clip_spec(self):
+        """How a clip is cut from a video (keras_video.data.pipeline.ClipSpec)."""
+        return ClipSpec(self.frames, (self.size, self.size), self.sampling, self.stride,
+                        self.grayscale, tuple(self.resize), self.crop, self.flip,
+                        self.modality, self.flow_bound)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The model family and its architecture and weights (group "model")."""
+
+    name: str = setting("cnn_lstm", "model",
+                        "model family (keras_video.models.model_names)", flag="model")
+    backbone: str = setting("small", "model", "per-frame 2D backbone "
+                            "(keras_video.models.backbones.BACKBONES)", "builder")
+    backbone_weights: str = setting("none", "model", "backbone weights: none, imagenet "
+                                    "(keras.applications), or a .pth / .weights.h5 file",
+                                    "builder")
+    freeze_backbone: bool = setting(False, "model", "keep the backbone's weights fixed "
+                                    "(cnn_lstm: its features are computed once)", "builder")
+    pool: tuple = setting((), "model",
+                          "SIZE,STRIDE of a max-pool on the backbone's feature "
+                          "map (the seed's 3,2)", "builder")
+    lstm_units: tuple = setting((100, 100), "model", "units of each LSTM layer", "builder")
+    frame_difference: bool = setting(False, "model", "feed each frame with its difference "
+                                     "from the previous one", "builder")
+    readout: str = setting("flatten", "model", "per-frame features: flatten | keypoints "
+                           "(the (x, y) of learnt keypoints)", "builder")
+    keypoints: int = setting(32, "model", "how many keypoints (readout=keypoints)",
+                             "builder")
+    batch_norm: bool = setting(False, "model", "BatchNorm after every conv (mmaction2's "
+                               "C3D variant)", "builder")
+    dropout: float = setting(-1.0, "model", "dropout before the classifier; < 0: the "
+                             "model's own default (0.5 for C3D, else 0)", "builder")
+    width: float = setting(1.0, "model", "channel multiplier (smaller models for a CPU)",
+                           "builder")
+    normalization: str = setting("", "model", "input normalisation mode "
+                                 "(keras_video.layers.ImageNormalization); empty: the "
+                                 "model's default", "builder")
+    conv1_t_size: int = setting(7, "model", "temporal kernel size of conv1 (Hara et al.)",
+                                "builder")
+    conv1_t_stride: int = setting(1, "model", "temporal stride of conv1", "builder")
+    no_max_pool: bool = setting(False, "model", "no max-pool after conv1", "builder")
+    shortcut_type: str = setting("B", "model", "residual shortcut: A (zero-padded "
+                                 "identity) or B (1x1x1 conv)", "builder")
+    widen_factor: float = setting(1.0, "model", "ResNet3D's channel widening", "builder")
+    label_scale: float = setting(1.0, "model", "regression: the network fits label / this "
+                                 "(the seed's 15)", "builder")
+    pretrained: str = setting("", "model", "a .pth / .keras / .weights.h5 to start from "
+                              "(keras_video.models.pretrained)", CLIP_MODELS)
+    freeze_until: str = setting("", "model", "freeze every layer before the first named "
+                                "like this", CLIP_MODELS)
+
+
+@dataclasses.dataclass
+class OptimizationConfig:
+    """Loss, batches, epochs, optimizer and learning-rate schedule (group
+    "optimisation")."""
+
+    loss: str = setting("mse", "optimisation", "regression loss: mse | rmse",
+                        ("cnn_lstm",))
     batch_size: int = setting(32, "optimisation", "global batch (split over replicas)")
     epochs: int = setting(20, "optimisation", "training epochs")
     steps_per_epoch: int = setting(0, "optimisation", "steps an epoch; 0: the whole "
@@ -115,17 +138,21 @@ class TrainConfig:
     lr_schedule: str = setting("cosine", "optimisation", "cosine | plateau | step | "
                                "constant")
     warmup_epochs: float = setting(1.0, "optimisation", "cosine: warm-up epochs")
-    lr_step_epochs: int = setting(10, "optimisation", "step: lr / 10 every this many epochs")
+    lr_step_epochs: int = setting(10, "optimisation",
+                                  "step: lr / 10 every this many epochs")
     plateau_patience: int = setting(10, "optimisation", "plateau: epochs without a better "
                                     "val_loss before lr / 10")
     momentum: float = setting(0.9, "optimisation", "sgd: momentum")
     weight_decay: float = setting(0.0, "optimisation", "decoupled weight decay")
-    pretrained: str = setting("", "model", "a .pth / .keras / .weights.h5 to start from "
-                              "(keras_video.models.pretrained)", CLIP_MODELS)
-    freeze_until: str = setting("", "model", "freeze every layer before the first named "
-                                "like this", CLIP_MODELS)
     head_lr_multiplier: float = setting(1.0, "optimisation", "the head learns at lr x this "
                                         "(the C3D seed's 10)", CLIP_MODELS)
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """Where and how the run executes: its directory, strategy, precision, XLA,
+    seed, output (group "runtime")."""
+
     model_dir: str = setting("", "runtime", "the run directory; empty: runs/EXPERIMENT")
     strategy: str = setting("auto", "runtime", "auto | default | mirrored | multi_worker "
                             "(BUILD.md)")
@@ -135,6 +162,13 @@ class TrainConfig:
                                                  "decides (XLA with a GPU)")
     seed: int = setting(0, "runtime", "random seed (data generation, shuffling, weights)")
     quiet: bool = setting(False, "runtime", "one line per epoch instead of progress bars")
+
+
+@dataclasses.dataclass
+class DFFConfig:
+    """Deep Feature Flow's data, N_feat and staged training (group "deep feature
+    flow")."""
+
     seg_classes: int = setting(4, "deep feature flow", "synthetic:segmentation classes, "
                                "background included", SEGMENTATION_MODELS)
     key_range: int = setting(9, "deep feature flow", "training pairs: key frame = current "
@@ -149,49 +183,103 @@ class TrainConfig:
                                 "(or run dir) for N_feat and N_task", ("dff",))
     freeze_feature: bool = setting(False, "deep feature flow", "N_feat and N_task stay as "
                                    "--feature_init gives them", ("dff",))
-    flow_pretrain_steps: int = setting(0, "deep feature flow", "steps of the flow net alone "
+    flow_pretrain_steps: int = setting(0, "deep feature flow",
+                                       "steps of the flow net alone "
                                        "on ground-truth flow", ("dff",))
     flow_pretrain_clips: int = setting(1000, "deep feature flow", "fresh clips the flow "
                                        "pre-training reads", ("dff",))
     flow_pretrain_lr: float = setting(1e-3, "deep feature flow", "flow pre-training "
                                       "learning rate", ("dff",))
-    eval_key_intervals: tuple = setting((1, 10), "deep feature flow", "key intervals of the "
+    eval_key_intervals: tuple = setting((1, 10), "deep feature flow",
+                                        "key intervals of the "
                                         "held-out mIoU (streaming engine)", ("dff",))
 
-    def clip_spec(self):
-        return ClipSpec(self.frames, (self.size, self.size), self.sampling, self.stride,
-                        self.grayscale, tuple(self.resize), self.crop, self.flip,
-                        self.modality, self.flow_bound)
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a training run, nested by group as TF Model Garden's configs:
+    `config.data`, `config.model`, `config.optimization`, `config.runtime`,
+    `config.dff`. Each field's metadata holds its help line, its group and the models it
+    applies to; its flag (and its name in an experiment) is the field's name, except
+    `--data` (data.source) and `--model` (model.name). A setting that does not apply to
+    the chosen model is refused by `make_config` when it differs from its default."""
+
+    experiment: str = setting("", "experiment", "a named recipe of EXPERIMENTS; flags "
+                              "override its values (default: the model's own recipe)")
+    task: str = setting("regression", "experiment", "set from the data: regression | "
+                        "classification | segmentation (or by the model: dff, frame_seg)")
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optimization: OptimizationConfig = dataclasses.field(default_factory=OptimizationConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    dff: DFFConfig = dataclasses.field(default_factory=DFFConfig)
+
+    @classmethod
+    def from_settings(cls, settings):
+        """A config from flat settings {flag name: value} (an experiment's dict, flags);
+        an unknown name is an error naming it."""
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        groups = {section: {} for section in SECTIONS}
+        top = {}
+        for flag, value in settings.items():
+            section, name = SETTINGS[flag]
+            (groups[section] if section else top)[name] = value
+        return cls(**top, **{section: SECTIONS[section](**values)
+                             for section, values in groups.items()})
+
+    def settings(self):
+        """The flat settings {flag name: value}: what an experiment and the flags set,
+        and what config.json records (keras_video.training.trainer)."""
+        return {flag: getattr(getattr(self, section) if section else self, name)
+                for flag, (section, name) in SETTINGS.items()}
+
+    def replace(self, **settings):
+        """A copy with some flat settings changed (e.g. replace(model_dir=...))."""
+        return TrainConfig.from_settings({**self.settings(), **settings})
 
     def model_config(self, num_classes=None):
-        """The keyword arguments of build_model(self.model, ...): the settings the
+        """The keyword arguments of build_model(self.model.name, ...): the settings the
         model's builder takes, so one config serves every model family."""
         from keras_video.models import model_arguments
 
+        m = self.model
         candidates = dict(
-            input_shape=self.clip_spec().shape, backbone=self.backbone,
-            backbone_weights=self.backbone_weights, freeze_backbone=self.freeze_backbone,
-            pool=tuple(self.pool) or None, lstm_units=tuple(self.lstm_units),
-            frame_difference=self.frame_difference, readout=self.readout,
-            keypoints=self.keypoints, batch_norm=self.batch_norm,
-            task=self.task, width=self.width, conv1_t_size=self.conv1_t_size,
-            conv1_t_stride=self.conv1_t_stride, no_max_pool=self.no_max_pool,
-            shortcut_type=self.shortcut_type, widen_factor=self.widen_factor)
-        if self.dropout >= 0:
-            candidates["dropout"] = self.dropout
-        if self.normalization:
-            candidates["normalization"] = self.normalization
-        elif self.modality == "flow":  # uint8 flow, 127.5 = still: in units of the bound
+            input_shape=self.data.clip_spec().shape, backbone=m.backbone,
+            backbone_weights=m.backbone_weights, freeze_backbone=m.freeze_backbone,
+            pool=tuple(m.pool) or None, lstm_units=tuple(m.lstm_units),
+            frame_difference=m.frame_difference, readout=m.readout,
+            keypoints=m.keypoints, batch_norm=m.batch_norm,
+            task=self.task, width=m.width, conv1_t_size=m.conv1_t_size,
+            conv1_t_stride=m.conv1_t_stride, no_max_pool=m.no_max_pool,
+            shortcut_type=m.shortcut_type, widen_factor=m.widen_factor)
+        if m.dropout >= 0:
+            candidates["dropout"] = m.dropout
+        if m.normalization:
+            candidates["normalization"] = m.normalization
+        elif self.data.modality == "flow":  # uint8 flow, 127.5 = still: in units of the bound
             candidates["normalization"] = "tf"
         if self.task == "regression":
-            candidates["label_scale"] = self.label_scale
+            candidates["label_scale"] = m.label_scale
         else:
             candidates["num_classes"] = num_classes
-        accepted = model_arguments(self.model)
+        accepted = model_arguments(m.name)
         if self.task == "regression" and "label_scale" not in accepted:
-            raise ValueError(f"model {self.model!r} is a classifier; the data is a "
+            raise ValueError(f"model {m.name!r} is a classifier; the data is a "
                              "regression set")
         return {k: v for k, v in candidates.items() if k in accepted}
+
+
+# Each section's dataclass by its TrainConfig attribute, and every flat setting:
+# flag name -> (section or None for the top level, field name).
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "optimization": OptimizationConfig,
+            "runtime": RuntimeConfig, "dff": DFFConfig}
+SETTINGS = {
+    **{f.name: (None, f.name) for f in dataclasses.fields(TrainConfig)
+       if f.name not in SECTIONS},
+    **{f.metadata.get("flag") or f.name: (section, f.name)
+       for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}}
 
 EXPERIMENTS = {
     # The default run: a small CNN on 64x64 gray frames, trained end to end on a CPU.
@@ -319,47 +407,50 @@ def make_config(experiment="", overrides=None):
         values.update(EXPERIMENTS[experiment])
     values.update(overrides)
     values["experiment"] = experiment
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    config = TrainConfig(**values)
+    config = TrainConfig.from_settings(values)
     check_applicable(config, experiment, set(overrides))
     return config
 
 
-def _fields():
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+def setting_fields():
+    """Every setting's field by its flag name, in --help's order."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name not in SECTIONS}
+    for section in SECTIONS.values():
+        fields.update({f.metadata.get("flag") or f.name: f
+                       for f in dataclasses.fields(section)})
+    return fields
 
 
 def models_of(name):
     """The registered models setting `name` applies to (None: every model)."""
     from keras_video.models import model_arguments, model_names
 
-    models = _fields()[name].metadata.get("models")
+    field = setting_fields()[name]
+    models = field.metadata.get("models")
     if models is None:
         return None
     if models == "builder":
-        return [m for m in model_names() if name in model_arguments(m)]
+        return [m for m in model_names() if field.name in model_arguments(m)]
     return [m for m in model_names() if m.startswith(tuple(models))]
 
 
 def check_applicable(config, experiment="", given=()):
     """Refuses a setting that differs from its default but does nothing for
-    config.model (a builder that does not take it, or a stage the model has not),
+    config.model.name (a builder that does not take it, or a stage the model has not),
     naming the setting, where it came from and the models it applies to."""
     from keras_video.models import model_arguments
 
-    model_arguments(config.model)  # an unknown model is named first
-    for name, field in _fields().items():
-        value = getattr(config, name)
-        if value == field.default or name in ("experiment", "model", "task"):
+    model = config.model.name
+    model_arguments(model)  # an unknown model is named first
+    settings = config.settings()
+    for name, field in setting_fields().items():
+        if settings[name] == field.default or name in ("experiment", "model", "task"):
             continue
         models = models_of(name)
-        if models is None or config.model in models:
+        if models is None or model in models:
             continue
         source = "" if name in given or not experiment else f" (from --experiment={experiment})"
-        raise ValueError(f"--{name}{source} does not apply to --model={config.model}; it "
+        raise ValueError(f"--{name}{source} does not apply to --model={model}; it "
                          f"applies to {_compact(models) or 'no registered model'}")
 
 
@@ -383,7 +474,7 @@ def help_text():
     applies to: what `python -m keras_video.train --help` prints."""
     lines = []
     by_group = {group: [] for group in GROUPS}
-    for name, field in _fields().items():
+    for name, field in setting_fields().items():
         by_group[field.metadata["group"]].append((name, field))
     for group, fields in by_group.items():
         lines.append(f"\n{group} settings:")

@@ -17,7 +17,6 @@ trains.
                      and the summary
 """
 
-import dataclasses
 import math
 import os
 import shutil
@@ -88,41 +87,43 @@ def train(config, overwrite=False):
 
 
 def _train(config, overwrite):
-    model_dir = config.model_dir or run_dir.default_path(config.experiment, config.model)
-    config = dataclasses.replace(config, model_dir=model_dir)
+    model_dir = config.runtime.model_dir or run_dir.default_path(config.experiment,
+                                                                 config.model.name)
+    config = config.replace(model_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)
     done = finished_metrics(model_dir, overwrite)
     if done is not None:
         return done
     start = time.time()
-    keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
+    keras.utils.set_random_seed(config.runtime.seed)
+    if config.runtime.mixed_precision:
         set_mixed_precision()
-    strategy = distribute.get_strategy(config.strategy)
+    strategy = distribute.get_strategy(config.runtime.strategy)
     # Only the chief writes into model_dir; the other workers of a multi-worker job
     # write the same files into a directory of their own and delete it at the end.
     out_dir = distribute.output_dir(model_dir, strategy)
     run, out = run_dir.RunDir(model_dir), run_dir.RunDir(out_dir).create()
-    task = tasks_lib.make_task(config, strategy, config.data_dir or out.data_dir, out_dir)
+    task = tasks_lib.make_task(config, strategy, config.data.data_dir or out.data_dir,
+                               out_dir)
     config = task.config
-    out.write_config({"train": {k: v for k, v in dataclasses.asdict(config).items()
+    out.write_config({"train": {k: v for k, v in config.settings().items()
                                 if k != "quiet"}, **task.record()})
     steps_per_epoch = task.steps_per_epoch()
     with strategy.scope():
         model = task.build_model()
         fitted = task.compile(model, steps_per_epoch)
-    if not config.quiet:
+    if not config.runtime.quiet:
         fitted.summary()
     resumed = distribute.resumed_epoch(run.backup_dir)
     if resumed:
         print(f"Resuming from the backup in {run.backup_dir}: epoch {resumed} of "
-              f"{config.epochs} done")
+              f"{config.optimization.epochs} done")
     callbacks = [
         distribute.BackupAndRestore(run.backup_dir, out.backup_dir, strategy),
         BestModelCheckpoint(out.best_model_path, model),
         keras.callbacks.TensorBoard(out.logs_dir, write_graph=False),
         *task.callbacks(out.logs_dir, model),
-        *optimizers.schedule_callbacks(config)]
+        *optimizers.schedule_callbacks(config.optimization)]
     task.fit(fitted, callbacks, steps_per_epoch)
     train_time = time.time() - start
     if out_dir != model_dir:

@@ -2,7 +2,6 @@
 video, 3-crop views, top-5; checked against a model whose scores are known in closed
 form, and end to end through `python -m keras_video.evaluate` on a fake UCF101."""
 
-import dataclasses
 import json
 import math
 import os
@@ -145,8 +144,8 @@ def _colour_run(fake_ucf101, model_dir):
         model="c3d", data=f"ucf101:{fake_ucf101}", split=1, frames=8, size=24,
         sampling="random", resize=(32, 40), crop="multiscale_corner", flip=True,
         task="classification", model_dir=str(model_dir)))
-    splits = datasets.load_splits(config, str(model_dir / "data"))
-    clip = config.clip_spec()
+    splits = datasets.load_splits(config.data, config.runtime.seed, str(model_dir / "data"))
+    clip = config.data.clip_spec()
     inputs = keras.Input(clip.shape)
     dense = keras.layers.Dense(3, activation="softmax")
     model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling3D()(inputs)))
@@ -154,11 +153,12 @@ def _colour_run(fake_ucf101, model_dir):
     os.makedirs(model_dir)
     model.save(model_dir / "best.keras")
     with open(model_dir / "config.json", "w") as f:
-        json.dump({"train": dataclasses.asdict(config), "clip": clip.to_dict(),
+        json.dump({"train": config.settings(), "clip": clip.to_dict(),
                    "class_names": splits.class_names, "eval_data": splits.test_spec}, f)
     return splits, clip
 
 
+@pytest.mark.slow
 def test_evaluate_command_video_protocol(fake_ucf101, tmp_path):
     splits, clip = _colour_run(fake_ucf101, tmp_path / "run")
     result = run_module("keras_video.evaluate", f"--model_dir={tmp_path / 'run'}",

@@ -160,6 +160,7 @@ def test_c3d_file_without_head_needs_num_classes():
                                   net.conv5b.bias.detach().numpy())
 
 
+@pytest.mark.slow
 def test_cli_converts_without_torch_and_reports_the_head(tmp_path):
     net = _small_r3d(n_classes=7, seed=2, shortcut_type="A")
     checkpoint = tmp_path / "r3d10_K_200ep.pth"

@@ -176,6 +176,7 @@ def test_bad_input(tmp_path):
     assert "segmentation" not in datasets.SYNTHETIC
 
 
+@pytest.mark.slow
 def test_cli(tmp_path):
     out = tmp_path / "cli"
     args = ("--out", out, "--num", 1, "--seed", 3, "--frames", 4, "--size", 32,

@@ -118,11 +118,11 @@ def test_clip_spec_checks_and_train_config():
         ClipSpec(4, (16, 16), crop="corner")
     config = configs.make_config("", dict(frames=16, size=112, sampling="random",
                                           resize=(128, 171), crop="random", flip=True))
-    clip = config.clip_spec()
+    clip = config.data.clip_spec()
     assert (clip.resize, clip.crop, clip.flip, clip.decode_size) == (
         (128, 171), "random", True, (128, 171))
     assert ClipSpec(**clip.to_dict()) == clip  # what config.json / meta.json store
-    assert configs.TrainConfig().clip_spec().decode_size == (64, 64)  # no crop by default
+    assert configs.TrainConfig().data.clip_spec().decode_size == (64, 64)  # no crop by default
 
 
 def test_cache_keeps_crops_random_and_seeds_reproduce(class_videos):

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import TESTS
 from keras_video.conversion import torch_weights
 from keras_video.layers import FlowWarp
 from keras_video.models import build_model, dff, model_names, resnet2d
@@ -138,7 +139,7 @@ def test_real_torchvision_state_dicts_load():
     # Key names and shapes of torchvision 0.26's resnet18/34/50/101 state_dicts (read
     # there from `torchvision.models.resnetN(weights=None)`): every key must find its
     # layer in our dilated backbones and the classifier, and every layer its key.
-    with open(os.path.join(os.path.dirname(__file__), "data",
+    with open(os.path.join(TESTS, "fixtures",
                            "torchvision_resnet_shapes.json")) as f:
         manifest = json.load(f)
     rng = np.random.default_rng(0)

@@ -53,6 +53,7 @@ def test_tensorboard_has_scalars_lr_and_images(trained_run):
             "val/scatter"} <= tags
 
 
+@pytest.mark.slow
 def test_rerun_of_a_finished_run_trains_nothing(trained_run):
     model_dir, _ = trained_run
     result = run_module("keras_video.train", *TINY, f"--model_dir={model_dir}")
@@ -71,6 +72,7 @@ json.dump(out, open(out_path, "w"))
 """
 
 
+@pytest.mark.slow
 def test_saved_model_matches_keras_in_a_separate_process(trained_run, tmp_path, monkeypatch):
     from keras_video import saving
     from keras_video.data import decode, sources
@@ -102,6 +104,7 @@ def test_saved_model_matches_keras_in_a_separate_process(trained_run, tmp_path, 
     np.testing.assert_allclose(served["full"], model(piped), atol=0.02)
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate(trained_run):
     model_dir, _ = trained_run
     clips = [os.path.join(SEED_CLIPS, "sample_1"), os.path.join(VIDEOS, "short_h264_5f.mp4")]
@@ -118,6 +121,7 @@ def test_predict_and_evaluate(trained_run):
     assert evaluated["rmse"] == pytest.approx(trained["rmse"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_predict_bad_input_is_one_clear_line(trained_run):
     model_dir, _ = trained_run
     bad = os.path.join(VIDEOS, "not_a_video.avi")
@@ -134,6 +138,7 @@ def test_predict_bad_input_is_one_clear_line(trained_run):
     assert "error" in lines[0] and "prediction" in lines[1]
 
 
+@pytest.mark.slow
 def test_train_on_bad_data_is_one_clear_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -147,6 +152,7 @@ def test_train_on_bad_data_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_decode_error_during_training_is_one_clear_line(tmp_path, oscillation_videos):
     data = tmp_path / "data"
     data.mkdir()
@@ -162,6 +168,7 @@ def test_decode_error_during_training_is_one_clear_line(tmp_path, oscillation_vi
         f"error: {truncated}: truncated or corrupt")
 
 
+@pytest.mark.slow
 def test_killed_training_resumes(tmp_path, oscillation_videos):
     model_dir = tmp_path / "run"
     args = [sys.executable, "-m", "keras_video.train", *TINY, "--epochs=6",
@@ -207,6 +214,7 @@ print("metrics", trainer.train(config))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, oscillation_videos):
     result = subprocess.run([sys.executable, "-c", MIRRORED, oscillation_videos,
                              str(tmp_path / "run")], cwd=ROOT, capture_output=True,

@@ -154,6 +154,7 @@ np.save(sys.argv[2], model.get_layer("layer3_1_bn2").moving_variance.numpy())
 """
 
 
+@pytest.mark.slow
 def test_backbone_weights_pth_needs_no_pytorch(tmp_path):
     """--backbone_weights=x.pth reads the file with keras_video's own reader, as
     --pretrained does (keras_video.conversion.torch_file)."""

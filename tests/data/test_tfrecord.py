@@ -191,6 +191,7 @@ def test_damaged_shard_is_named_in_one_line(osc_tfrecords, tmp_path):
         f"{shard}: damaged TFRecord shard (corrupted record at ")
 
 
+@pytest.mark.slow
 def test_command_converts_synthetic_data_and_errors_are_one_line(tmp_path):
     out = tmp_path / "tfr"
     result = run_module("keras_video.data.to_tfrecord", "--data=synthetic:oscillation",
@@ -241,6 +242,7 @@ def test_tfds_source_is_converted():
     assert len(source.class_names) == 101 and x.shape == (3, 8, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_read_tfrecords(class_videos, tmp_path):
     data = str(tmp_path / "tfr")
     to_tfrecord.convert(class_videos, data, shards=2, progress=False)

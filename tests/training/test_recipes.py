@@ -65,7 +65,7 @@ def test_motion_c3d_recipe_trains_a_step_and_restores_the_dtype_policy(tmp_path)
         width=0.125, num_train=16, num_val=8, num_eval=8, batch_size=4, epochs=1,
         steps_per_epoch=1, quiet=True, model_dir=str(tmp_path / "run"),
         data_dir=str(tmp_path / "data")))
-    assert config.batch_norm and config.mixed_precision
+    assert config.model.batch_norm and config.runtime.mixed_precision
     results = trainer.train(config)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert_fraction_of_videos(results)

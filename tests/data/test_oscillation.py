@@ -21,12 +21,11 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import ROOT, SEED_CLIPS
 from keras_video.data import generate
 from keras_video.data import oscillation
 from tree_utils import read_tree  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEED_CLIPS = os.path.join(REPO, "tests", "data", "seed_clips")
 REAL_CLIPS = ("eval_2p549", "sample_1")
 SPEC = oscillation.OscillationSpec()
 NOISELESS = oscillation.OscillationSpec(jitter=0.0)
@@ -313,11 +312,12 @@ def test_video_layout(tmp_path):
     assert np.abs(np.stack(frames).astype(int) - want[1][0]).mean() < 2.0
 
 
+@pytest.mark.slow
 def test_concurrent_writers_take_turns(tmp_path):
     """Processes generating one folder at once (training workers sharing --data_dir)
     take turns on its lock: one writes it, the others find it finished."""
     out = str(tmp_path / "shared")
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     code = ("import sys; from keras_video.data import generate; "
             "generate.write_oscillation(sys.argv[1], 2, 1, fmt='frames', progress=False)")
     with generate._exclusive(out):  # held here, so both writers start while it is taken
@@ -364,13 +364,14 @@ def test_rerun_and_conflicts(tmp_path, capsys):
     assert read_tree(interrupted) == before
 
 
+@pytest.mark.slow
 def test_cli_frames(tmp_path):
     out = tmp_path / "cli"
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [sys.executable, "-m", "keras_video.data.generate", "oscillation",
            "--out", str(out), "--num", "3", "--seed", "1", "--format", "frames"]
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["clip_00000", "clip_00001", "clip_00002",
@@ -380,6 +381,6 @@ def test_cli_frames(tmp_path):
     assert read_tree(str(out)) == read_tree(lib)
     # Re-runs ("already generated") are checked on the library in
     # test_rerun_and_conflicts. Unknown data set: usage error.
-    bad = subprocess.run(cmd[:3] + ["nope"] + cmd[4:], cwd=REPO, env=env,
+    bad = subprocess.run(cmd[:3] + ["nope"] + cmd[4:], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import run_module
+from conftest import ROOT, run_module
 from keras_video.data import datasets
 from keras_video.data import decode
 from keras_video.data import generate
@@ -19,7 +19,6 @@ from keras_video.data import motion
 from keras_video.data import sources
 from tree_utils import read_tree  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = motion.MotionSpec()
 K = len(motion.CLASSES)
 
@@ -234,6 +233,7 @@ def test_write_motion_rejects_bad_input(tmp_path):
         generate.write_motion(str(foreign), 2, 0, progress=False)
 
 
+@pytest.mark.slow
 def test_cli(tmp_path):
     out = tmp_path / "cli"
     result = run_module("keras_video.data.generate", "motion", "--out", out, "--num", 3,
@@ -254,7 +254,7 @@ def test_synthetic_splits(tmp_path):
                                        if g.clip_labels)
     config = types.SimpleNamespace(data="synthetic:motion", num_train=K, num_val=3,
                                    num_eval=K + 1, seed=7, on_bad_sample="error")
-    splits = datasets.load_splits(config, str(tmp_path))
+    splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
     assert splits.task == "classification" and splits.num_classes == K
     assert splits.class_names == sorted(motion.CLASSES)
     # The 3 validation clips hold 3 classes; their ids still index train's class list.
@@ -270,7 +270,7 @@ def test_written_videos_carry_the_sense_of_rotation(tmp_path):
     and at half of it (the models' confusion of clockwise and anticlockwise is theirs,
     not the data's; experiments/LOG.md, 2026-12-02)."""
     spec = importlib.util.spec_from_file_location(
-        "rotation_sense", os.path.join(REPO, "experiments", "motion", "rotation_sense.py"))
+        "rotation_sense", os.path.join(ROOT, "experiments", "motion", "rotation_sense.py"))
     rotation_sense = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(rotation_sense)
     data = generate.write_motion(str(tmp_path / "m"), 3 * K, 7, frames=12, size=48,

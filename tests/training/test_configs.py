@@ -12,9 +12,28 @@ from keras_video.training import configs
 
 
 def test_every_setting_has_help_and_a_group():
-    for field in dataclasses.fields(configs.TrainConfig):
-        assert field.metadata["help"], field.name
-        assert field.metadata["group"] in configs.GROUPS, field.name
+    for name, field in configs.setting_fields().items():
+        assert field.metadata["help"], name
+        assert field.metadata["group"] in configs.GROUPS, name
+
+
+def test_settings_are_nested_by_group_and_flat_names_round_trip():
+    config = configs.make_config("motion_c3d", dict(lr=0.5, model_dir="somewhere"))
+    assert config.model.name == "c3d" and config.model.batch_norm is True
+    assert config.data.source == "synthetic:motion" and config.data.frames == 16
+    assert config.optimization.lr == 0.5 and config.runtime.model_dir == "somewhere"
+    assert config.dff.key_range == configs.DFFConfig().key_range
+    settings = config.settings()
+    assert settings["model"] == "c3d" and settings["data"] == "synthetic:motion"
+    assert configs.TrainConfig.from_settings(settings) == config
+    changed = config.replace(seed=7)
+    assert changed.runtime.seed == 7 and config.runtime.seed == 0
+    # Each group's settings live in its section (the dataclass of that group).
+    for section, cls in configs.SECTIONS.items():
+        groups = {f.metadata["group"] for f in dataclasses.fields(cls)}
+        assert len(groups) == 1, (section, groups)
+    with pytest.raises(ValueError, match="unknown settings: nonsense"):
+        configs.TrainConfig.from_settings({"nonsense": 1})
 
 
 @pytest.mark.parametrize("name", sorted(configs.EXPERIMENTS))
@@ -49,9 +68,10 @@ def test_a_setting_from_the_experiment_is_named_as_such():
 
 def test_settings_at_their_default_pass_for_any_model():
     for model in ("c3d", "r3d18", "frame_cnn", "dff", "frame_seg", "cnn_lstm"):
-        assert configs.make_config("", dict(model=model, batch_size=4)).model == model
+        assert configs.make_config("", dict(model=model, batch_size=4)).model.name == model
 
 
+@pytest.mark.slow
 def test_train_help_lists_the_settings_by_group_with_their_models():
     result = subprocess.run([sys.executable, "-m", "keras_video.train", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
@@ -59,8 +79,8 @@ def test_train_help_lists_the_settings_by_group_with_their_models():
     out = result.stdout
     for group in configs.GROUPS:
         assert f"\n{group} settings:\n" in out
-    for field in dataclasses.fields(configs.TrainConfig):
-        assert f"  --{field.name}  (default: " in out, field.name
+    for name in configs.setting_fields():
+        assert f"  --{name}  (default: " in out, name
     assert "applies to: c3d\n" in out  # --batch_norm
     assert out.index("model settings:") < out.index("--batch_norm") < out.index(
         "optimisation settings:")

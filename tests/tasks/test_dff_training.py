@@ -44,6 +44,7 @@ def dff_run(tmp_path_factory, frame_run):
     return str(model_dir), result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_dff_run_as_training_did(dff_run):
     """`evaluate` on a segmentation run: the streaming engine's held-out mIoU at the key
     intervals asked for, equal to training's own figure at the same interval."""
@@ -112,8 +113,8 @@ def test_fixed_feature_network_keeps_key_frames_equal_to_the_per_frame_model(fra
     assert any(np.any(w.numpy() != 0) for w in dff.get_layer("flow_net")
                .get_layer("predict_flow").weights)
     frames = np.stack(list(decode.iter_video_frames(_test_clip(dff_run[0]))))
-    per_frame = streaming.StreamingSegmenter(frame_seg, "per_frame", output="probabilities")
-    engine = streaming.StreamingSegmenter(dff, "dff", 5, output="probabilities")
+    per_frame = streaming.StreamingEngine(frame_seg, "per_frame", output="probabilities")
+    engine = streaming.StreamingEngine(dff, "dff", 5, output="probabilities")
     for expected, result in zip(per_frame.run(frames), engine.run(frames)):
         if result.is_key:
             np.testing.assert_array_equal(result.output, expected.output)
@@ -208,6 +209,7 @@ def test_mean_iou_against_a_hand_computation():
     assert dff_training.mean_iou(confusion) == pytest.approx((0.5 + 1 + 0) / 3)
 
 
+@pytest.mark.slow
 def test_predict_writes_the_overlay_video(dff_run, tmp_path):
     model_dir, _ = dff_run
     video, out = _test_clip(model_dir), str(tmp_path / "overlay.mp4")
@@ -260,6 +262,7 @@ np.savez(out, scheduled=np.stack(scheduled), single=np.stack(single))
 """
 
 
+@pytest.mark.slow
 def test_export_signatures_reproduce_the_engine(dff_run, tmp_path):
     import keras
 
@@ -277,10 +280,10 @@ def test_export_signatures_reproduce_the_engine(dff_run, tmp_path):
     client = np.load(tmp_path / "client.npz")
 
     model = keras.saving.load_model(os.path.join(model_dir, "best.keras"), compile=False)
-    engine = streaming.StreamingSegmenter(model, "dff", 3, output="probabilities")
+    engine = streaming.StreamingEngine(model, "dff", 3, output="probabilities")
     expected = np.stack([r.output for r in engine.run(frames)])
     np.testing.assert_allclose(client["scheduled"], expected, rtol=1e-5, atol=1e-5)
-    engine = streaming.StreamingSegmenter(model, "per_frame", output="probabilities")
+    engine = streaming.StreamingEngine(model, "per_frame", output="probabilities")
     expected = np.stack([r.output for r in engine.run(frames)])
     np.testing.assert_allclose(client["single"], expected, rtol=1e-5, atol=1e-5)
     # The schedule matters: propagated frames differ from per-frame ones somewhere, or

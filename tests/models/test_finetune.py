@@ -78,7 +78,8 @@ def test_pretrained_of_another_architecture_is_an_error_naming_the_layers(tmp_pa
 
 
 def test_head_learning_rate_multiplier_scales_only_the_head_update():
-    config = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.0, lr_schedule="constant")
+    config = TrainConfig.from_settings(dict(optimizer="sgd", lr=0.01, momentum=0.0,
+                                                lr_schedule="constant"))
     x = np.random.default_rng(1).normal(size=(8, 6)).astype("float32")
     y = np.arange(8) % 3
     updates = {}
@@ -87,7 +88,7 @@ def test_head_learning_rate_multiplier_scales_only_the_head_update():
         model = _classifier(3)
         start = {v.path: v.numpy() for v in model.trainable_weights}
         head = {v.path: multiplier for v in pretrained.head_layer(model).trainable_weights}
-        model.compile(optimizers.make_optimizer(config, 1, head),
+        model.compile(optimizers.make_optimizer(config.optimization, 1, head),
                       keras.losses.SparseCategoricalCrossentropy())
         model.train_on_batch(x, y)
         updates[multiplier] = {v.path: v.numpy() - start[v.path]
@@ -101,8 +102,9 @@ def test_head_learning_rate_multiplier_scales_only_the_head_update():
 
 def test_optimizer_with_multipliers_round_trips_through_saving(tmp_path):
     model = _classifier(3)
-    config = TrainConfig(optimizer="sgd", lr=0.01, lr_schedule="step", lr_step_epochs=2)
-    model.compile(optimizers.make_optimizer(config, 5, {"fc/kernel": 10.0}),
+    config = TrainConfig.from_settings(dict(optimizer="sgd", lr=0.01, lr_schedule="step",
+                                                lr_step_epochs=2))
+    model.compile(optimizers.make_optimizer(config.optimization, 5, {"fc/kernel": 10.0}),
                   keras.losses.SparseCategoricalCrossentropy())
     model.train_on_batch(np.zeros((2, 6), "float32"), np.array([0, 1]))
     path = os.path.join(tmp_path, "m.keras")

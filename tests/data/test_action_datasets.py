@@ -83,7 +83,7 @@ def _assert_no_group_on_two_sides(splits):
 def test_validation_holds_out_whole_groups(fake_ucf101, fake_hmdb51, tmp_path, seed):
     config = configs.make_config("", dict(data=f"ucf101:{fake_ucf101}", split=2,
                                           holdout_fraction=0.3, seed=seed))
-    splits = datasets.load_splits(config, str(tmp_path))
+    splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
     _assert_no_group_on_two_sides(splits)
     official_train = sources.from_spec(f"ucf101:{fake_ucf101}:split2:train")
     assert sorted(splits.train.paths + splits.val.paths) == sorted(official_train.paths)
@@ -95,7 +95,7 @@ def test_validation_holds_out_whole_groups(fake_ucf101, fake_hmdb51, tmp_path, s
 
     config = configs.make_config("", dict(data=f"hmdb51:{fake_hmdb51}:split1",
                                           holdout_fraction=0.4, seed=seed))
-    splits = datasets.load_splits(config, str(tmp_path))
+    splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
     _assert_no_group_on_two_sides(splits)
     assert len(set(splits.val.groups)) == 1 and splits.num_classes == 3
 
@@ -107,7 +107,7 @@ def test_validation_holds_out_whole_groups(fake_ucf101, fake_hmdb51, tmp_path, s
         os.symlink(os.path.join(fake_ucf101, name), plain / name)
     config = configs.make_config("", dict(data=str(plain), holdout_fraction=0.25,
                                           seed=seed))
-    splits = datasets.load_splits(config, str(tmp_path))
+    splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
     _assert_no_group_on_two_sides(splits)
     assert all(len(s) for s in (splits.train, splits.val, splits.test))
 
@@ -138,7 +138,8 @@ def test_spec_round_trip_and_conflicts(fake_ucf101, class_videos, tmp_path):
             (dict(data=f"ucf101:{fake_ucf101}:test"), "leave ':test' out"),
             (dict(data=class_videos, split=2), "--split picks an official split")):
         with pytest.raises(ValueError, match=message):
-            datasets.load_splits(configs.make_config("", overrides), str(tmp_path))
+            config = configs.make_config("", overrides)
+            datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
     with pytest.raises(BadSampleError, match=f"read it with its official splits as "
                        f"--data=ucf101:{fake_ucf101}$"):
         sources.from_spec(fake_ucf101)
@@ -230,7 +231,7 @@ def test_tfds_ucf101_split_configs(tmp_path):
         TfdsSource("kinetics400").with_official_split(1)
     config = configs.make_config("", dict(data="tfds:ucf101", split=3))
     with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
-        splits = datasets.load_splits(config, str(tmp_path))
+        splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
         assert splits.train.builder().builder_config.split_number == 3
         assert (splits.train.split, splits.val.split, splits.test.split) == (
             "train[:90%]", "train[90%:]", "test")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import ROOT
 from keras_video.layers import FlowWarp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def reference_warp(features, flow):
@@ -244,6 +244,7 @@ print("grad_err", float(np.abs(distributed - single).max() / np.abs(single).max(
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus():
     result = subprocess.run([sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True,
                             text=True, timeout=300,

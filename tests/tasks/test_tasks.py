@@ -52,7 +52,7 @@ class ToyTask(Task):
 
     def __init__(self, config, strategy, data_dir, output_dir):
         super().__init__(config, strategy, data_dir, output_dir)
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(config.runtime.seed)
         self.x = rng.normal(size=(64, 4)).astype("float32")
         self.y = (self.x[:, 0] > 0).astype("int32") + (self.x[:, 1] > 0)
 
@@ -71,7 +71,7 @@ class ToyTask(Task):
 
     def fit(self, fitted, callbacks, steps_per_epoch):
         data = tf.data.Dataset.from_tensor_slices((self.x, self.y)).batch(16)
-        return fitted.fit(data, validation_data=data, epochs=self.config.epochs,
+        return fitted.fit(data, validation_data=data, epochs=self.config.optimization.epochs,
                           callbacks=callbacks, verbose=0)
 
     def evaluate(self, best):
