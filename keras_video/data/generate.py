@@ -6,6 +6,8 @@
         [--format frames|video] [--frames 32] [--size 64]
     python -m keras_video.data.generate segmentation --out DIR --num N --seed S \
         [--frames 30] [--size 128] [--classes 4]
+    python -m keras_video.data.generate vid --out ROOT [--num 40] [--num_val 10] \
+        [--num_det N] [--seed S] [--frames 30] [--size 128] [--classes 3]
 
 `--format frames` writes the seed's layout: one folder per clip, `clip_00000/o (1).jpg`
 .. `o (30).jpg` and `label.txt` (the label as plain text); for a classification set
@@ -14,6 +16,7 @@ label.txt. `--format video` (default) writes one MJPG `.avi` per clip and `label
 with the columns `path,label` (paths relative to the CSV's folder; the label is a
 number or a class name). Both are layouts `keras_video.data.sources` reads.
 `segmentation` writes its own layout (frames, masks, flow; see `moving_shapes`).
+`vid` writes ILSVRC2015 VID + DET's layout with DFF's lists (see `write_vid`).
 
 The same arguments always give the same bytes. Every output folder gets a
 `generate.json` holding the arguments; running the command again with the same
@@ -30,6 +33,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import sys
 
 try:
@@ -45,6 +49,7 @@ from absl import flags
 from keras_video.data import motion
 from keras_video.data import moving_shapes
 from keras_video.data import oscillation
+from keras_video.data import vid_synthetic
 
 MANIFEST = "generate.json"
 FORMATS = ("frames", "video")
@@ -55,12 +60,12 @@ class GenerateError(ValueError):
     """The output folder cannot be used for the requested data set."""
 
 
-def _progbar(num, progress):
+def _progbar(num, progress, unit="clip"):
     if not progress:
         return None
     import keras  # Imported lazily: keras is slow to import and only needed here.
 
-    return keras.utils.Progbar(num, unit_name="clip")
+    return keras.utils.Progbar(num, unit_name=unit)
 
 
 def _prepare(out_dir, args):
@@ -152,7 +157,8 @@ def _exclusive(out_dir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_items(out_dir, args, items, num, write_item, progress, finish=None):
+def _write_items(out_dir, args, items, num, write_item, progress, finish=None,
+                 unit="clip"):
     """The frame of every writer: checks `out_dir` against `args`, calls
     `write_item(k, item)` for each of `items` with a progress bar, then `finish()`, and
     marks the output complete. Returns `out_dir`. One process at a time (`_exclusive`)."""
@@ -161,7 +167,7 @@ def _write_items(out_dir, args, items, num, write_item, progress, finish=None):
         if not _prepare(out_dir, args):
             print(f"{out_dir}: already generated ({MANIFEST} matches), nothing to do")
             return out_dir
-        bar = _progbar(num, progress)
+        bar = _progbar(num, progress, unit)
         for k, item in enumerate(items):
             write_item(k, item)
             if bar is not None:
@@ -282,6 +288,226 @@ def write_segmentation(out_dir, num, seed, frames=30, size=128, classes=4, fmt="
                         write_item, progress)
 
 
+# ---------------------------------------------------------------- vid: ILSVRC2015's layout
+
+VID_TRAIN_FRAMES = 15  # frames DFF's VID_train_15frames.txt lists per video
+
+
+def vid_name(split, index):
+    """The path of video (or DET image) `index` below Data/<subset>/, as ILSVRC names
+    them: train snippets ILSVRC2015_train_VVVVVSSS (video, snippet) in batch folders
+    ILSVRC2015_VID_train_NNNN of at most 1000 snippets, val snippets
+    ILSVRC2015_val_VVVVVSSS, DET images ILSVRC2014_train_NNNNNNNN in batch folders
+    ILSVRC2014_train_NNNN of about 10000 (the ILSVRC2015 devkit's readme, sections
+    2.2.1 and 4.2). Every synthetic video is one snippet (SSS = 000)."""
+    if split == "train":
+        return (f"train/ILSVRC2015_VID_train_{index // 1000:04d}/"
+                f"ILSVRC2015_train_{index:05d}000")
+    if split == "val":
+        return f"val/ILSVRC2015_val_{index:05d}000"
+    if split == "det":
+        return f"train/ILSVRC2014_train_{index // 10000:04d}/ILSVRC2014_train_{index:08d}"
+    raise ValueError(f"unknown split {split!r}")
+
+
+def train_frame_starts(num_frames, count=VID_TRAIN_FRAMES):
+    """The frames of a video that VID_train_15frames.txt lists: `count` frames spread
+    evenly, frame floor((k + 1/2) * num_frames / count) for k < count (the middles of
+    `count` equal parts), or every frame of a shorter video. DFF's list (3862 videos)
+    agrees on all its lines but for 495 of 57834 where (k + 1/2) * num_frames / count
+    is a whole number and DFF's frame is one lower (a rounding of its own tool)."""
+    if num_frames < count:
+        return list(range(num_frames))
+    return [(2 * k + 1) * num_frames // (2 * count) for k in range(count)]
+
+
+def _vid_xml(folder, filename, database, width, height, objects, wnids, video):
+    """A Pascal-VOC annotation as ILSVRC2015 writes it: folder, filename, source /
+    database, size, and per object (VID) trackid, name, bndbox (xmax, xmin, ymax,
+    ymin, in ILSVRC's order), occluded, generated; DET objects have no track fields."""
+    lines = ["<annotation>", f"\t<folder>{folder}</folder>",
+             f"\t<filename>{filename}</filename>",
+             f"\t<source>\n\t\t<database>{database}</database>\n\t</source>",
+             f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>"
+             "\n\t</size>"]
+    for box, label, track, occluded in zip(objects["boxes"], objects["labels"],
+                                           objects["track_ids"], objects["occluded"]):
+        x1, y1, x2, y2 = (int(v) for v in box)
+        lines.append("\t<object>")
+        if video:
+            lines.append(f"\t\t<trackid>{int(track)}</trackid>")
+        lines += [f"\t\t<name>{wnids[int(label) - 1]}</name>", "\t\t<bndbox>",
+                  f"\t\t\t<xmax>{x2}</xmax>", f"\t\t\t<xmin>{x1}</xmin>",
+                  f"\t\t\t<ymax>{y2}</ymax>", f"\t\t\t<ymin>{y1}</ymin>", "\t\t</bndbox>"]
+        if video:
+            lines += [f"\t\t<occluded>{int(bool(occluded))}</occluded>",
+                      "\t\t<generated>0</generated>"]
+        lines.append("\t</object>")
+    lines.append("</annotation>")
+    return "\n".join(lines) + "\n"
+
+
+def _jpeg_bytes(frame_rgb, path):
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(frame_rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f"{path}: cv2.imencode (JPEG) failed")
+    return data.tobytes()
+
+
+def _write_bytes(path, data):
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def _publish(tmp, final):
+    """Renames a finished temporary file or folder onto its final name."""
+    if os.path.isdir(final):
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def _write_vid_video(root, split, index, seed, spec, wnids):
+    """Video `index` of `split`: its frames' JPEGs and annotations, each folder written
+    under a temporary name and renamed when whole (annotations first), so a video
+    whose Data folder exists is complete and a rerun skips it."""
+    name = vid_name(split, index)
+    data = os.path.join(root, "Data", "VID", name)
+    annotations = os.path.join(root, "Annotations", "VID", name)
+    if os.path.isdir(data) and os.path.isdir(annotations):
+        return  # written by an interrupted earlier run with the same arguments
+    frames, objects = vid_synthetic.render(seed, index, spec, split)
+    folder = name.split("/", 1)[1]  # ILSVRC's <folder>: the path below Data/VID/<split>
+    for final, write in ((annotations, "xml"), (data, "jpeg")):
+        tmp = final + ".partial"
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+        for t, (frame, found) in enumerate(zip(frames, objects)):
+            if write == "xml":
+                _write_bytes(os.path.join(tmp, f"{t:06d}.xml"), _vid_xml(
+                    folder, f"{t:06d}", "ILSVRC_2015", spec.width, spec.height, found,
+                    wnids, video=True))
+            else:
+                path = os.path.join(tmp, f"{t:06d}.JPEG")
+                _write_bytes(path, _jpeg_bytes(frame, path))
+        _publish(tmp, final)
+
+
+def _write_det_image(root, index, seed, spec, wnids):
+    """DET image `index`: annotation, then the JPEG (each written under a temporary
+    name and renamed), so an image whose JPEG exists is complete."""
+    name = vid_name("det", index)
+    image = os.path.join(root, "Data", "DET", name + ".JPEG")
+    annotation = os.path.join(root, "Annotations", "DET", name + ".xml")
+    if os.path.isfile(image) and os.path.isfile(annotation):
+        return
+    frame, found = vid_synthetic.render_det_image(seed, index, spec)
+    folder, filename = name.split("/")[1:]
+    for final, data in ((annotation, _vid_xml(folder, filename, "ILSVRC_2014", spec.width,
+                                              spec.height, found, wnids, video=False)),
+                        (image, _jpeg_bytes(frame, image))):
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        _write_bytes(final + ".partial", data)
+        os.replace(final + ".partial", final)
+
+
+def _write_vid_lists(root, num_train, num_val, num_det, frames, wnids):
+    """ImageSets/ in DFF's formats (its data/ILSVRC2015/ImageSets), and classes.txt."""
+    sets = os.path.join(root, "ImageSets")
+    os.makedirs(sets, exist_ok=True)
+    train = [f"{vid_name('train', k)} 1 {start} {frames}\n" for k in range(num_train)
+             for start in train_frame_starts(frames)]
+    det = [f"{vid_name('det', k)} 1\n" for k in range(num_det)]
+    videos = [f"{vid_name('val', k)} {1 + k * frames} 0 {frames}\n" for k in range(num_val)]
+    val_frames = [f"{vid_name('val', k)}/{j:06d} {1 + k * frames + j}\n"
+                  for k in range(num_val) for j in range(frames)]
+    for name, lines in (("VID_train_15frames", train), ("DET_train_30classes", det),
+                        ("VID_val_videos", videos), ("VID_val_frames", val_frames)):
+        _write_bytes(os.path.join(sets, name + ".txt"), "".join(lines))
+    _write_bytes(os.path.join(root, "classes.txt"), "".join(w + "\n" for w in wnids))
+
+
+def write_vid(out_dir, num_train_videos, num_val_videos, seed, frames=30, size=128,
+              classes=3, num_det_images=None, progress=True):
+    """Writes a synthetic video object detection set (see `vid_synthetic`) to
+    `out_dir` in exactly the layout of ILSVRC2015 VID + DET as Deep Feature Flow reads
+    it (its README's data layout, lib/dataset/imagenet_vid.py, and the lists of
+    data/ILSVRC2015/ImageSets); returns `out_dir`:
+
+        Data/VID/train/ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000/000000.JPEG
+        Annotations/VID/train/.../000000.xml    Pascal-VOC XML of every frame (empty
+                                                frames too), as ILSVRC2015 VID's
+        Data/VID/val/ILSVRC2015_val_00000000/000000.JPEG, Annotations/VID/val/...
+        Data/DET/train/ILSVRC2014_train_0000/ILSVRC2014_train_00000000.JPEG,
+        Annotations/DET/train/....xml           single images, no track fields
+        ImageSets/VID_train_15frames.txt        VIDEO 1 START NUM_FRAMES, 15 frames
+                                                spread evenly per video
+        ImageSets/DET_train_30classes.txt       IMAGE 1
+        ImageSets/VID_val_videos.txt            VIDEO FRAME_ID 0 NUM_FRAMES, FRAME_ID
+                                                counting frames over all val videos
+                                                from 1
+        ImageSets/VID_val_frames.txt            val/VIDEO/FFFFFF FRAME_ID, every val
+                                                frame (the list DFF's R-FCN baseline
+                                                tests and FGFA's motion IoU indexes)
+        classes.txt                             the classes' WordNet ids, one a line
+
+    The K classes take the WordNet ids of the first K VID classes
+    (imagenet_vid.WNIDS), so imagenet_vid reads the set unchanged, and the model's
+    class ids are those of the real set. num_det_images defaults to the number of
+    VID_train_15frames records, about as many DET images as VID training frames, as
+    in DFF's DET_train_30classes + VID_train_15frames (53638 and 57834 lines).
+
+    Every video and image is a function of (seed, split, index); a rerun after an
+    interruption keeps the videos and images already written whole and writes the
+    rest (see `_write_vid_video`).
+    """
+    num_train, num_val = _check_num(num_train_videos), int(num_val_videos)
+    seed, frames, classes = int(seed), int(frames), int(classes)
+    if num_val < 1:
+        raise GenerateError(f"--num_val must be at least 1, got {num_val}")
+    if frames < 2:
+        raise GenerateError(f"vid needs at least 2 frames a video, got {frames}")
+    if num_det_images is None:
+        num_det_images = num_train * len(train_frame_starts(frames))
+    num_det = int(num_det_images)
+    if num_det < 1:
+        raise GenerateError(f"--num_det must be at least 1, got {num_det}")
+    height, width = parse_size(size)
+    try:
+        spec = vid_synthetic.VidSpec(height=height, width=width, num_frames=frames,
+                                     num_classes=classes)
+    except ValueError as e:
+        raise GenerateError(str(e)) from None
+    args = {"dataset": "vid", "num": num_train, "num_val": num_val, "num_det": num_det,
+            "seed": seed, "frames": frames, "size": [height, width], "classes": classes}
+    out_dir = os.fspath(out_dir)
+    wnids = vid_synthetic.class_wnids(classes)
+    items = ([("train", k) for k in range(num_train)] + [("val", k) for k in range(num_val)]
+             + [("det", k) for k in range(num_det)])
+
+    def write_item(_, item):
+        split, index = item
+        if split == "det":
+            _write_det_image(out_dir, index, seed, spec, wnids)
+        else:
+            _write_vid_video(out_dir, split, index, seed, spec, wnids)
+
+    def finish():
+        _write_vid_lists(out_dir, num_train, num_val, num_det, frames, wnids)
+
+    return _write_items(out_dir, args, items, len(items), write_item, progress, finish,
+                        unit="item")
+
+
+def _write_vid_command(out_dir, num, seed, fmt=None, progress=True, num_val=10,
+                       num_det=None, frames=30, size=128, classes=3):
+    """write_vid in the form of Generator.write (fmt: vid takes no --format)."""
+    del fmt
+    return write_vid(out_dir, num, num_val, seed, frames=frames, size=size, classes=classes,
+                     num_det_images=num_det, progress=progress)
+
+
 @dataclasses.dataclass(frozen=True)
 class Generator:
     """One data set of the `generate` command."""
@@ -293,7 +519,8 @@ class Generator:
     # True: the output is a clip-label set that keras_video.data.sources reads, so it
     # can be trained on as --data=synthetic:NAME.
     clip_labels: bool = True
-    formats: tuple = FORMATS
+    formats: tuple = FORMATS  # () for a data set with a layout of its own, no --format
+    default_num: int = None  # --num where not given (None: --num is required)
 
 
 # name -> Generator
@@ -302,10 +529,13 @@ GENERATORS = {
     "motion": Generator(write_motion, ("frames", "size")),
     "segmentation": Generator(write_segmentation, ("frames", "size", "classes"),
                               clip_labels=False, formats=("video",)),
+    "vid": Generator(_write_vid_command,
+                     ("num_val", "num_det", "frames", "size", "classes"),
+                     clip_labels=False, formats=(), default_num=40),
 }
 
 FLAGS = flags.FLAGS
-_OPTION_FLAGS = ("fmin", "fmax", "frames", "size", "classes")
+_OPTION_FLAGS = ("fmin", "fmax", "frames", "size", "classes", "num_val", "num_det")
 
 
 def define_flags():
@@ -313,7 +543,8 @@ def define_flags():
     and has flags of its own, e.g. --seed)."""
     flags.DEFINE_string("out", None, "Output folder (created; must be empty or a "
                         "previous output of the same command with the same arguments).")
-    flags.DEFINE_integer("num", None, "Number of clips.")
+    flags.DEFINE_integer("num", None, "Number of clips (vid: training videos, default "
+                         "40).")
     flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same bytes.")
     flags.DEFINE_enum("format", "video", list(FORMATS),
                       "frames: one folder of 'o (N).jpg' per clip (+ label.txt, or in "
@@ -323,12 +554,15 @@ def define_flags():
                        "default 0.5).")
     flags.DEFINE_float("fmax", None, "oscillation: highest frequency (swings per second; "
                        "default 5.0).")
-    flags.DEFINE_integer("frames", None, "motion, segmentation: frames per clip "
-                         "(default 32, 30).")
-    flags.DEFINE_string("size", None, "motion, segmentation: frame size N or HxW "
-                        "(default 64, 128).")
+    flags.DEFINE_integer("frames", None, "motion, segmentation, vid: frames per clip "
+                         "(default 32, 30, 30).")
+    flags.DEFINE_string("size", None, "motion, segmentation, vid: frame size N or HxW "
+                        "(default 64, 128, 128).")
     flags.DEFINE_integer("classes", None, "segmentation: classes, background included "
-                         "(default 4).")
+                         "(default 4); vid: object classes (default 3).")
+    flags.DEFINE_integer("num_val", None, "vid: validation videos (default 10).")
+    flags.DEFINE_integer("num_det", None, "vid: DET images (default: as many as "
+                         "VID_train_15frames.txt has lines).")
 
 
 def main(argv):
@@ -336,20 +570,24 @@ def main(argv):
         raise app.UsageError(
             f"usage: python -m keras_video.data.generate {{{'|'.join(GENERATORS)}}} "
             "--out DIR --num N [--seed S] [--format frames|video]")
-    if FLAGS.out is None or FLAGS.num is None:
-        raise app.UsageError("--out and --num are required")
     name = argv[1]
     generator = GENERATORS[name]
+    num = FLAGS.num if FLAGS.num is not None else generator.default_num
+    if FLAGS.out is None or num is None:
+        raise app.UsageError("--out and --num are required")
     foreign = [f"--{o}" for o in _OPTION_FLAGS
                if FLAGS[o].present and o not in generator.options]
     if foreign:
         raise app.UsageError(f"{', '.join(foreign)} do(es) not apply to {name}; it takes "
                              f"{', '.join('--' + o for o in generator.options)}")
-    if FLAGS.format not in generator.formats:
+    if not generator.formats and FLAGS["format"].present:
+        raise app.UsageError(f"--format does not apply to {name}: it writes a layout of "
+                             "its own")
+    if generator.formats and FLAGS.format not in generator.formats:
         raise app.UsageError(f"{name} writes only --format {'|'.join(generator.formats)}")
     options = {o: FLAGS[o].value for o in generator.options if FLAGS[o].value is not None}
     try:
-        generator.write(FLAGS.out, FLAGS.num, FLAGS.seed, fmt=FLAGS.format, progress=True,
+        generator.write(FLAGS.out, num, FLAGS.seed, fmt=FLAGS.format, progress=True,
                         **options)
     except GenerateError as e:
         print(f"error: {e}", file=sys.stderr)
