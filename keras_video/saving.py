@@ -4,6 +4,7 @@ optimizers by registered name, which Keras finds once their modules are imported
 import keras
 
 from keras_video import layers, losses, optimizers  # noqa: F401  (registration)
+from keras_video.models import rfcn  # noqa: F401  (its layers' registration)
 
 
 def load_model(path, compile=True):

@@ -7,7 +7,7 @@ so no model code is needed.
 
 For a segmentation run (--model=dff or frame_seg; its export's meta.json says task
 "segmentation"), PATH is a video segmented frame by frame with the streaming engine
-(keras_video.serving.streaming, D/best.keras: the DIS mode needs the Keras model's parts):
+(keras_video.serving.streaming) on the SavedModel's signatures:
 
     python -m keras_video.predict --model_dir D video.mp4 --key_interval 10 \
         [--mode dff|per_frame|dis] [--output out.mp4]
@@ -76,23 +76,15 @@ class Predictor:
 
 
 class SegmentationPredictor:
-    """Segments a video with the streaming engine on a dff / frame_seg run's best model."""
+    """Segments a video with the streaming engine on a dff / frame_seg run's SavedModel."""
 
     def __init__(self, model_dir, meta, mode="dff", key_interval=10):
-        from keras_video import saving
         from keras_video.serving import streaming
 
-        export_dir = os.path.join(model_dir, run_dir.EXPORT)
-        run = model_dir if os.path.isdir(export_dir) else os.path.dirname(
-            os.path.abspath(model_dir))
-        path = run_dir.RunDir(run).best_model_path
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: missing; the streaming engine needs the run's "
-                                    "Keras model beside its export/")
         self.meta = meta
         self.num_classes = len(meta["class_names"])
-        self.engine = streaming.StreamingSegmenter(saving.load_model(path, compile=False),
-                                                   mode, key_interval, output="labels")
+        self.engine = streaming.StreamingEngine.from_export(
+            run_dir.export_dir_of(model_dir), mode, key_interval, output="labels")
         self.engine.warmup()
 
     def __call__(self, path, output=None, alpha=0.5):

@@ -5,11 +5,14 @@ import inspect
 from keras_video.models.cnn_lstm import cnn_lstm
 from keras_video.models import c3d as _c3d, frame_cnn as _frame_cnn, resnet3d as _resnet3d
 from keras_video.models import dff as _dff  # the module stays keras_video.models.dff
+from keras_video.models import rfcn as _rfcn
 
 _REGISTRY = {
     "cnn_lstm": cnn_lstm,
     "dff": _dff.dff,  # Deep Feature Flow, inputs current + key frame (keras_video.models.dff)
     "frame_seg": _dff.frame_seg,  # its per-frame segmentation baseline
+    "dff_rfcn": _rfcn.dff_rfcn,  # Deep Feature Flow video object detection (R-FCN)
+    "rfcn": _rfcn.rfcn,  # its per-frame detector
     # 3D CNNs on clips [T, H, W, 3]; keras_video.models.pretrained loads their published weights
     "c3d": _c3d.c3d,
     **{f"r3d{d}": getattr(_resnet3d, f"r3d{d}") for d in (10, 18, 34, 50, 101, 152, 200)},

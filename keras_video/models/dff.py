@@ -244,19 +244,45 @@ def dff(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18", featur
     in the paper, or 8) is the feature grid's, where the flow and the warp live too.
     """
     _check(num_classes, input_shape)
-    input_shape = tuple(input_shape)
-    n_feat = feature_net(input_shape, backbone, feature_width, width, backbone_weights,
+    n_feat = feature_net(tuple(input_shape), backbone, feature_width, width, backbone_weights,
                          freeze_batchnorm, output_stride)
-    n_flow = flow_net(input_shape, feature_width, width if flow_width is None else flow_width,
+    n_task = task_net(n_feat.output.shape[1:], num_classes, tuple(input_shape[:2]),
                       output_stride)
-    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2], output_stride)
+    return dff_model(n_feat, n_task, flow_width=width if flow_width is None else flow_width,
+                     name="dff")
 
+
+def dff_model(n_feat, n_task, flow_width=1.0, name="dff"):
+    """{"current", "key"} -> n_task(features of the current frame): N_feat on the key
+    frame, warped by a new flow net (at `flow_width`) and scaled, or unwarped where the
+    key frame is the current frame. Any N_task: segmentation (`task_net`) or
+    detection (keras_video.models.rfcn)."""
+    input_shape = tuple(n_feat.input.shape[1:])
+    feature_shape = n_feat.output.shape[1:]
+    stride = _stride_of(input_shape, feature_shape)
+    n_flow = flow_net(input_shape, feature_shape[-1], flow_width, stride)
     current = keras.Input(input_shape, name="current")
     key = keras.Input(input_shape, name="key")
     key_features = n_feat(key)
     propagated = _propagate(n_flow, current, key, key_features)
     features = SameFrameSelect(name="select")([current, key, key_features, propagated])
-    return keras.Model([current, key], n_task(features), name="dff")
+    return keras.Model([current, key], n_task(features), name=name)
+
+
+def per_frame(n_feat, n_task, name):
+    """{"current"} -> n_task(n_feat(current)): the per-frame model of N_feat and N_task."""
+    current = keras.Input(n_feat.input.shape[1:], name="current")
+    return keras.Model([current], n_task(n_feat(current)), name=name)
+
+
+def _stride_of(input_shape, feature_shape):
+    """The output stride s with ceil(H / s), ceil(W / s) = the feature grid."""
+    (height, width), (h, w) = input_shape[:2], feature_shape[:2]
+    for stride in FEATURE_STRIDES:
+        if -(-height // stride) == h and -(-width // stride) == w:
+            return stride
+    raise ValueError(f"a {h} x {w} feature grid on {height} x {width} frames is at none of "
+                     f"the output strides {FEATURE_STRIDES}")
 
 
 def _propagate(n_flow, current, key, key_features):
@@ -275,26 +301,26 @@ def frame_seg(num_classes=None, input_shape=(256, 512, 3), backbone="resnet18",
     pipeline feed it as they are (Keras picks inputs by name; the key is unused).
     """
     _check(num_classes, input_shape)
-    input_shape = tuple(input_shape)
-    n_feat = feature_net(input_shape, backbone, feature_width, width, backbone_weights,
+    n_feat = feature_net(tuple(input_shape), backbone, feature_width, width, backbone_weights,
                          freeze_batchnorm, output_stride)
-    n_task = task_net(n_feat.output.shape[1:], num_classes, input_shape[:2], output_stride)
-    current = keras.Input(input_shape, name="current")
-    return keras.Model([current], n_task(n_feat(current)), name="frame_seg")
+    n_task = task_net(n_feat.output.shape[1:], num_classes, tuple(input_shape[:2]),
+                      output_stride)
+    return per_frame(n_feat, n_task, "frame_seg")
 
 
 def dff_parts(model):
     """(feature_net, flow_net, task_net) of a `dff` or `frame_seg` model (flow_net None
-    for frame_seg); they share the model's weights."""
+    for frame_seg), or of `dff_rfcn` / `rfcn`; they share the model's weights."""
     names = [layer.name for layer in model.layers]
     flow = model.get_layer("flow_net") if "flow_net" in names else None
     return model.get_layer("feature_net"), flow, model.get_layer("task_net")
 
 
 def feature_stride(model):
-    """The output stride of a `dff` / `frame_seg` model (its N_task's upsampling factor)."""
-    _, _, n_task = dff_parts(model)
-    return n_task.get_layer("upsample").factor
+    """The output stride of a model made of N_feat (and N_flow) and N_task: frame size
+    over feature grid, rounded up (dff, frame_seg, rfcn, dff_rfcn)."""
+    n_feat, _, _ = dff_parts(model)
+    return _stride_of(n_feat.input.shape[1:], n_feat.output.shape[1:])
 
 
 def propagation_model(model):

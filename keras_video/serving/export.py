@@ -24,7 +24,8 @@ import tensorflow as tf
 
 from keras_video.data import transforms
 from keras_video.layers import FlowWarp
-from keras_video.models.dff import dff_parts
+from keras_video.models import rfcn
+from keras_video.models.dff import dff_parts, feature_stride
 
 META = "meta.json"
 
@@ -87,20 +88,38 @@ def _frames_to_model(frames, size):
 
 def export_dff(model, export_dir, class_names, extra=None):
     """A SavedModel whose signatures are DFF's parts, so a client can run the key-frame
-    schedule itself (frames uint8 RGB [B, H, W, 3], any size, resized to the model's):
+    schedule itself (frames uint8 RGB [B, H, W, 3], any size, resized to the model's).
+    For a segmentation model (dff, frame_seg) OUT is {"probabilities" [B, H, W, K]};
+    for a detector (dff_rfcn, rfcn) it is {"boxes" [B, M, 4] (x1, y1, x2, y2 in pixels
+    of the model's input size, meta.json's frame_size), "scores" [B, M], "labels"
+    [B, M] (1..C, class_names[label - 1]), "count" [B]} (keras_video.models.rfcn):
 
       feature(frame) -> {"features"}                       N_feat, once per key frame
-      propagate(frame, key_features, key_frame) -> {"probabilities"}
+      task(features) -> OUT                                N_task (a key frame's output)
+      propagate(frame, key_features, key_frame) -> OUT
                                  flow + warp + scale + N_task (dff models only)
-      per_frame(frame) -> {"probabilities"}                N_task(N_feat(frame))
+      propagate_flow(key_features, flow) -> OUT
+                                 warp by a given flow on the feature grid (in feature
+                                 pixels, e.g. OpenCV's DIS flow) + N_task
+      per_frame(frame) -> OUT                              N_task(N_feat(frame))
 
-    meta.json beside it holds the task ("segmentation"), model, frame size, feature
-    shape and class names.
+    meta.json beside it holds the task ("segmentation" or "detection"), frame size,
+    feature shape and stride, the signatures and class names.
     """
     n_feat, n_flow, n_task = dff_parts(model)
     size = tuple(n_feat.input.shape[1:3])
     feature_shape = tuple(n_feat.output.shape[1:])
     warp = FlowWarp(name="export_warp")
+    detection = rfcn.is_detector(model)
+    if detection:
+        detect = rfcn.detector_of(model)
+
+        def head(features):
+            return detect(n_task(features, training=False))
+    else:
+        def head(features):
+            return {"probabilities": n_task(features, training=False)}
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     frame_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")
@@ -109,25 +128,33 @@ def export_dff(model, export_dir, class_names, extra=None):
         return {"features": n_feat(_frames_to_model(frame, size), training=False)}
 
     def per_frame(frame):
-        features = n_feat(_frames_to_model(frame, size), training=False)
-        return {"probabilities": n_task(features, training=False)}
+        return head(n_feat(_frames_to_model(frame, size), training=False))
 
+    def propagate_flow(key_features, flow):
+        return head(warp([key_features, flow]))
+
+    features_spec = tf.TensorSpec([None, *feature_shape], tf.float32, name="key_features")
     archive.add_endpoint("feature", feature, input_signature=[frame_spec])
+    archive.add_endpoint("task", head, input_signature=[
+        tf.TensorSpec([None, *feature_shape], tf.float32, name="features")])
+    archive.add_endpoint("propagate_flow", propagate_flow, input_signature=[
+        features_spec, tf.TensorSpec([None, *feature_shape[:2], 2], tf.float32, name="flow")])
     archive.add_endpoint("per_frame", per_frame, input_signature=[frame_spec])
     if n_flow is not None:
         def propagate(frame, key_features, key_frame):
             current, key = _frames_to_model(frame, size), _frames_to_model(key_frame, size)
             flow, scale = n_flow([current, key], training=False)
-            features = warp([key_features, flow]) * scale
-            return {"probabilities": n_task(features, training=False)}
+            return head(warp([key_features, flow]) * scale)
 
         archive.add_endpoint("propagate", propagate, input_signature=[
-            frame_spec, tf.TensorSpec([None, *feature_shape], tf.float32, name="key_features"),
+            frame_spec, features_spec,
             tf.TensorSpec([None, None, None, 3], tf.uint8, name="key_frame")])
     archive.write_out(export_dir, verbose=False)
-    meta = {"task": "segmentation", "frame_size": list(size),
-            "feature_shape": list(feature_shape), "class_names": class_names,
-            "signatures": ["feature", "per_frame"] + (["propagate"] if n_flow else []),
+    meta = {"task": "detection" if detection else "segmentation", "frame_size": list(size),
+            "feature_shape": list(feature_shape), "feature_stride": feature_stride(model),
+            "class_names": class_names,
+            "signatures": ["feature", "task", "propagate_flow", "per_frame"]
+                          + (["propagate"] if n_flow else []),
             **(extra or {})}
     with open(os.path.join(export_dir, META), "w") as f:
         json.dump(meta, f, indent=2)

@@ -1,7 +1,8 @@
-"""Segmenting a video frame by frame with Deep Feature Flow: the streaming engine.
+"""Segmenting a video, or detecting its objects, frame by frame with Deep Feature Flow:
+the streaming engine.
 
     model = keras_video.saving.load_model("dff.keras")          # a "dff" or "frame_seg" model
-    engine = StreamingSegmenter(model, mode="dff", key_interval=10, output="labels")
+    engine = StreamingEngine(model, mode="dff", key_interval=10, output="labels")
     for result in engine.run(keras_video.data.decode.iter_video_frames("clip.mp4")):
         result.index, result.output, result.is_key, result.seconds
 
@@ -18,8 +19,11 @@ N_task(N_feat(frame)). Every other frame is segmented from the cached features:
                  every frame counts as a key frame)
 
 Each network step is one tf.function with a fixed input signature, traced once, so a
-frame costs the network, not Python; the result comes back as NumPy (probabilities
-[H, W, K] float32, or the arg-max label map [H, W] int32 computed on the device).
+frame costs the network, not Python (KerasParts); the same steps run through a run's
+SavedModel alone (SavedModelParts, `StreamingEngine.from_export`). The result comes
+back as NumPy: probabilities [H, W, K] float32, or the arg-max label map [H, W] int32,
+or for a detector (rfcn, dff_rfcn; output="detections") {"boxes" [n, 4] in pixels of
+the model's input, "scores" [n], "labels" [n] (1..C)}.
 `seconds` is the wall time of the whole frame after decoding: resize, optical flow
 (DIS), networks and the copy back; `flow_seconds` is the DIS part of it. The first call
 of each step traces it: call `warmup()` first for representative timings.
@@ -41,10 +45,11 @@ import tensorflow as tf
 
 from keras_video.data import decode
 from keras_video.layers import FlowWarp
+from keras_video.models import rfcn
 from keras_video.models.dff import FEATURE_STRIDE, dff_parts, feature_stride
 
 MODES = ("dff", "dis", "per_frame")
-OUTPUTS = ("probabilities", "labels")
+OUTPUTS = ("probabilities", "labels", "detections")
 
 
 @dataclasses.dataclass
@@ -77,8 +82,116 @@ def flow_to_feature_grid(flow, grid_shape, stride=FEATURE_STRIDE):
     return cv2.resize(padded, (w, h), interpolation=cv2.INTER_AREA) / np.float32(stride)
 
 
-class StreamingSegmenter:
-    """Runs a DFF model (or the per-frame baseline) over a stream of frames."""
+class KerasParts:
+    """The engine's network steps on a Keras `dff` / `frame_seg` model, each a
+    tf.function with a fixed input signature (traced once, whatever the stream):
+
+        key(frame)                            -> (features, probabilities)
+        propagate(frame, key_frame, features) -> probabilities   (learned flow; dff only)
+        propagate_flow(features, grid_flow)   -> probabilities   (a given flow, no scale)
+
+    Frames are float32 [1, H, W, 3] at the model's size."""
+
+    def __init__(self, model, jit_compile=False):
+        self.n_feat, self.n_flow, n_task = dff_parts(model)
+        self.has_flow = self.n_flow is not None
+        self.detection = rfcn.is_detector(model)
+        # N_task, and for a detector its inference head on the maps (proposals, R-FCN
+        # voting, NMS): the step's output is the detections.
+        self.n_task = n_task
+        self.head = self._detect_head(rfcn.detector_of(model)) if self.detection else n_task
+        self.frame_size = tuple(self.n_feat.input.shape[1:3])
+        self.grid = tuple(self.n_feat.output.shape[1:3])
+        self.stride = feature_stride(model)
+        self._warp = FlowWarp(dtype=self.n_task.dtype_policy, name="stream_warp")
+        frame = tf.TensorSpec([1, *self.frame_size, 3], tf.float32)
+        features = tf.TensorSpec([1, *self.n_feat.output.shape[1:]], self.n_feat.output.dtype)
+        grid_flow = tf.TensorSpec([1, *self.grid, 2], tf.float32)
+
+        def compiled(fn, *signature):
+            return tf.function(fn, input_signature=signature, jit_compile=jit_compile)
+
+        self._key_step = compiled(self._key, frame)
+        self._flow_step = compiled(self._propagate_learned, frame, frame, features)
+        self._dis_step = compiled(self._propagate_given, features, grid_flow)
+
+    def _detect_head(self, detect):
+        def head(features, training=False):
+            return detect(self.n_task(features, training=training), training=training)
+        return head
+
+    def _key(self, frame):
+        features = self.n_feat(frame, training=False)
+        return features, self.head(features, training=False)
+
+    def _propagate_learned(self, frame, key_frame, key_features):
+        flow, scale = self.n_flow([frame, key_frame], training=False)
+        features = self._warp([key_features, flow]) * scale
+        return self.head(features, training=False)
+
+    def _propagate_given(self, key_features, flow):
+        return self.head(self._warp([key_features, flow]), training=False)
+
+    def key(self, frame):
+        return self._key_step(tf.constant(frame))
+
+    def propagate(self, frame, key_frame, key_features):
+        return self._flow_step(tf.constant(frame), key_frame, key_features)
+
+    def propagate_flow(self, key_features, grid_flow):
+        return self._dis_step(key_features, tf.constant(grid_flow))
+
+    def tracing_counts(self):
+        """How often each step was traced (1 each after use: nothing retraces per frame)."""
+        return {name: getattr(self, name).experimental_get_tracing_count()
+                for name in ("_key_step", "_flow_step", "_dis_step")}
+
+
+class SavedModelParts:
+    """The same steps through a segmentation run's SavedModel alone
+    (keras_video.serving.export.export_dff: its feature, task, propagate and
+    propagate_flow signatures), so a client needs no model code. Frames are passed as
+    uint8 at the model's size."""
+
+    def __init__(self, export_dir):
+        from keras_video.serving import export
+
+        self.meta = export.load_meta(export_dir)
+        missing = {"feature", "task", "propagate_flow"} - set(self.meta["signatures"])
+        if missing:
+            raise ValueError(f"{export_dir}: the export lacks the signatures "
+                             f"{sorted(missing)}; export the run again with this version")
+        self._loaded = tf.saved_model.load(export_dir)
+        self.has_flow = "propagate" in self.meta["signatures"]
+        self.detection = self.meta["task"] == "detection"
+        self.frame_size = tuple(self.meta["frame_size"])
+        self.grid = tuple(self.meta["feature_shape"][:2])
+        self.stride = int(self.meta["feature_stride"])
+
+    @staticmethod
+    def _uint8(frame):
+        return tf.constant(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+
+    def _output(self, outputs):
+        return outputs if self.detection else outputs["probabilities"]
+
+    def key(self, frame):
+        features = self._loaded.feature(self._uint8(frame))["features"]
+        return features, self._output(self._loaded.task(features))
+
+    def propagate(self, frame, key_frame, key_features):
+        return self._output(self._loaded.propagate(self._uint8(frame), key_features,
+                                                   self._uint8(key_frame)))
+
+    def propagate_flow(self, key_features, grid_flow):
+        return self._output(self._loaded.propagate_flow(key_features,
+                                                        tf.constant(grid_flow)))
+
+
+class StreamingEngine:
+    """Runs a DFF model (or its per-frame baseline) over a stream of frames; `model` is
+    a Keras dff / frame_seg / dff_rfcn / rfcn model, or the parts of one (KerasParts,
+    SavedModelParts)."""
 
     def __init__(self, model, mode="dff", key_interval=10, output="probabilities",
                  dis_preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, jit_compile=False):
@@ -88,49 +201,33 @@ class StreamingSegmenter:
             raise ValueError(f"output must be one of {OUTPUTS}, not {output!r}")
         if int(key_interval) < 1:
             raise ValueError(f"key_interval must be at least 1, not {key_interval!r}")
-        self.n_feat, self.n_flow, self.n_task = dff_parts(model)
-        if mode == "dff" and self.n_flow is None:
+        parts = model if isinstance(model, (KerasParts, SavedModelParts)) else KerasParts(
+            model, jit_compile)
+        if mode == "dff" and not parts.has_flow:
             raise ValueError("mode 'dff' needs a model with a flow net (build_model('dff'))")
-        self.mode, self.output = mode, output
+        if (output == "detections") != parts.detection:
+            raise ValueError(f"output {output!r} does not fit a "
+                             f"{'detection' if parts.detection else 'segmentation'} model")
+        self.parts, self.mode, self.output = parts, mode, output
         self.key_interval = 1 if mode == "per_frame" else int(key_interval)
-        self.frame_size = tuple(self.n_feat.input.shape[1:3])
-        self.grid = tuple(self.n_feat.output.shape[1:3])
-        self.stride = feature_stride(model)
+        self.frame_size, self.grid, self.stride = parts.frame_size, parts.grid, parts.stride
         self._dis = cv2.DISOpticalFlow_create(dis_preset) if mode == "dis" else None
-        self._warp = FlowWarp(dtype=self.n_task.dtype_policy, name="stream_warp")
-
-        frame = tf.TensorSpec([1, *self.frame_size, 3], tf.float32)
-        features = tf.TensorSpec([1, *self.n_feat.output.shape[1:]], self.n_feat.output.dtype)
-        grid_flow = tf.TensorSpec([1, *self.grid, 2], tf.float32)
-        # Fixed signatures: each step is traced once, whatever the stream.
-        def compiled(fn, *signature):
-            return tf.function(fn, input_signature=signature, jit_compile=jit_compile)
-
-        self._key_step = compiled(self._key, frame)
-        self._flow_step = compiled(self._propagate_learned, frame, frame, features)
-        self._dis_step = compiled(self._propagate_given, features, grid_flow)
         self._key_frame = self._key_features = self._key_gray = None
 
-    # --- the graph of each step ------------------------------------------------------
+    @classmethod
+    def from_export(cls, export_dir, mode="dff", key_interval=10, output="probabilities"):
+        """The engine on a segmentation run's SavedModel (no Keras model needed)."""
+        return cls(SavedModelParts(export_dir), mode, key_interval, output)
 
-    def _result(self, probabilities):
+    def _result(self, output):
+        if self.output == "detections":  # boxes in pixels of the model's input
+            count = int(output["count"][0])
+            return {name: output[name].numpy()[0, :count]
+                    for name in ("boxes", "scores", "labels")}
+        probabilities = output.numpy()[0]
         if self.output == "labels":
-            return tf.argmax(probabilities[0], axis=-1, output_type=tf.int32)
-        return probabilities[0]
-
-    def _key(self, frame):
-        features = self.n_feat(frame, training=False)
-        return features, self._result(self.n_task(features, training=False))
-
-    def _propagate_learned(self, frame, key_frame, key_features):
-        flow, scale = self.n_flow([frame, key_frame], training=False)
-        features = self._warp([key_features, flow]) * scale
-        return self._result(self.n_task(features, training=False))
-
-    def _propagate_given(self, key_features, flow):
-        return self._result(self.n_task(self._warp([key_features, flow]), training=False))
-
-    # --- driving it ------------------------------------------------------------------
+            return np.argmax(probabilities, axis=-1).astype(np.int32)
+        return probabilities
 
     def _prepare(self, frame):
         frame = np.asarray(frame)
@@ -149,18 +246,18 @@ class StreamingSegmenter:
         in place of the mode's flow, with no scale field."""
         start = time.perf_counter()
         frame = self._prepare(frame)
-        batch = tf.constant(frame[None])
+        batch = frame[None]
         flow_seconds = 0.0
         key = self.is_key(index)
         if key:
-            self._key_features, output = self._key_step(batch)
+            self._key_features, output = self.parts.key(batch)
             self._key_frame = batch
             if self._dis is not None:
                 self._key_gray = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY)
         elif self._key_features is None:
             raise RuntimeError("the first frame must be a key frame (index 0)")
         elif flow is None and self.mode == "dff":
-            output = self._flow_step(batch, self._key_frame, self._key_features)
+            output = self.parts.propagate(batch, self._key_frame, self._key_features)
         else:
             flow_start = time.perf_counter()
             given = flow is not None
@@ -169,8 +266,8 @@ class StreamingSegmenter:
                 flow = dis_flow(gray, self._key_gray, self._dis)
             grid_flow = flow_to_feature_grid(flow, self.grid, self.stride)
             flow_seconds = 0.0 if given else time.perf_counter() - flow_start
-            output = self._dis_step(self._key_features, tf.constant(grid_flow[None]))
-        output = output.numpy()
+            output = self.parts.propagate_flow(self._key_features, grid_flow[None])
+        output = self._result(output)
         return FrameResult(index, output, key, time.perf_counter() - start, flow_seconds)
 
     def run(self, frames):
@@ -186,9 +283,8 @@ class StreamingSegmenter:
         self._key_frame = self._key_features = self._key_gray = None
 
     def tracing_counts(self):
-        """How often each step was traced (1 each after use: nothing retraces per frame)."""
-        return {name: getattr(self, name).experimental_get_tracing_count()
-                for name in ("_key_step", "_flow_step", "_dis_step")}
+        """How often each network step was traced (Keras parts)."""
+        return self.parts.tracing_counts()
 
 
 def timing_summary(results):

@@ -3,6 +3,7 @@ sampling, the mIoU function, predict's overlay video and the export's signatures
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -88,7 +89,8 @@ def test_train_dff_end_to_end(dff_run, frame_run):
     with open(os.path.join(model_dir, "export", "meta.json")) as f:
         meta = json.load(f)
     assert meta["task"] == "segmentation" and meta["model"] == "dff"
-    assert sorted(meta["signatures"]) == ["feature", "per_frame", "propagate"]
+    assert sorted(meta["signatures"]) == ["feature", "per_frame", "propagate",
+                                          "propagate_flow", "task"]
     events = [n for _, _, files in os.walk(os.path.join(model_dir, "logs")) for n in files
               if n.startswith("events")]
     assert len(events) >= 2  # the scalars (train / validation) and the overlay images
@@ -230,6 +232,14 @@ def test_predict_writes_the_overlay_video(dff_run, tmp_path):
     border = [float(np.mean(f[0, :, :])) for f in written]
     assert min(border[i] for i in (0, 5, 10)) > 200
     assert max(b for i, b in enumerate(border) if i not in (0, 5, 10)) < 200
+
+    # The export alone (no best.keras beside it) serves every mode, DIS included.
+    export_only = shutil.copytree(os.path.join(model_dir, "export"), tmp_path / "export")
+    result = run_module("keras_video.predict", f"--model_dir={export_only}", video,
+                        "--key_interval=5", "--mode=dis")
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = json.loads(result.stdout.splitlines()[-1])
+    assert line["frames"] == 12 and line["mode"] == "dis"
 
     result = run_module("keras_video.predict", f"--model_dir={model_dir}",
                         str(tmp_path / "missing.avi"))

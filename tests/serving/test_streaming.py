@@ -48,18 +48,18 @@ def _per_frame(model, frame):
 
 
 def test_key_frame_schedule(model, frames):
-    engine = streaming.StreamingSegmenter(model, "dff", key_interval=3)
+    engine = streaming.StreamingEngine(model, "dff", key_interval=3)
     results = list(engine.run(frames))
     assert [r.index for r in results] == list(range(7))
     assert [r.is_key for r in results] == [True, False, False, True, False, False, True]
-    baseline = streaming.StreamingSegmenter(model, "per_frame", key_interval=3)
+    baseline = streaming.StreamingEngine(model, "per_frame", key_interval=3)
     assert all(r.is_key for r in baseline.run(frames[:3]))
     assert all(r.seconds > 0 for r in results)
 
 
 def test_dff_mode_matches_per_frame_on_key_frames_and_the_training_model_between(
         model, frames):
-    engine = streaming.StreamingSegmenter(model, "dff", key_interval=3)
+    engine = streaming.StreamingEngine(model, "dff", key_interval=3)
     results = list(engine.run(frames))
     for r in results:
         per_frame = _per_frame(model, frames[r.index])
@@ -77,7 +77,7 @@ def test_dff_mode_matches_per_frame_on_key_frames_and_the_training_model_between
 
 @pytest.mark.parametrize("mode", ["dff", "dis", "per_frame"])
 def test_key_interval_one_is_per_frame(model, frames, mode):
-    engine = streaming.StreamingSegmenter(model, mode, key_interval=1)
+    engine = streaming.StreamingEngine(model, mode, key_interval=1)
     for r in engine.run(frames[:3]):
         assert r.is_key
         np.testing.assert_allclose(r.output, _per_frame(model, frames[r.index]), atol=1e-5,
@@ -119,7 +119,7 @@ def test_flow_to_feature_grid():
 
 
 def test_dis_mode_warps_key_features_by_the_dis_flow(model, frames):
-    engine = streaming.StreamingSegmenter(model, "dis", key_interval=4)
+    engine = streaming.StreamingEngine(model, "dis", key_interval=4)
     results = list(engine.run(frames[:4]))
     n_feat, _, n_task = dff.dff_parts(model)
     key_features = n_feat(np.float32(frames[0])[None])
@@ -139,7 +139,7 @@ def test_dis_mode_warps_key_features_by_the_dis_flow(model, frames):
 def test_given_flow_replaces_the_mode_flow(model, frames):
     """A flow passed to step() (e.g. the ground truth) is warped by as DIS flow is: on the
     feature grid, no scale field, in any mode; key frames ignore it."""
-    engine = streaming.StreamingSegmenter(model, "dff", key_interval=4)
+    engine = streaming.StreamingEngine(model, "dff", key_interval=4)
     n_feat, _, n_task = dff.dff_parts(model)
     key_features = n_feat(np.float32(frames[0])[None])
     for t in range(4):
@@ -162,8 +162,8 @@ def test_labels_output_resizing_and_video_input(model, frames, tmp_path):
     decoded = list(decode.iter_video_frames(path))
     assert len(decoded) == 4 and decoded[0].shape == (96, 128, 3)
 
-    probs = streaming.StreamingSegmenter(model, "dff", key_interval=2)
-    labels = streaming.StreamingSegmenter(model, "dff", key_interval=2, output="labels")
+    probs = streaming.StreamingEngine(model, "dff", key_interval=2)
+    labels = streaming.StreamingEngine(model, "dff", key_interval=2, output="labels")
     for p, lab in zip(probs.run(decoded), labels.run(decoded)):
         assert p.output.shape == (48, 64, 3) and lab.output.shape == (48, 64)
         assert lab.output.dtype == np.int32
@@ -177,11 +177,24 @@ def test_frame_seg_model_and_bad_arguments(model):
     baseline = build_model("frame_seg", num_classes=3, input_shape=SIZE, width=0.125,
                            feature_width=16)
     with pytest.raises(ValueError, match="flow net"):
-        streaming.StreamingSegmenter(baseline, "dff")
-    engine = streaming.StreamingSegmenter(baseline, "dis", key_interval=2)
+        streaming.StreamingEngine(baseline, "dff")
+    engine = streaming.StreamingEngine(baseline, "dis", key_interval=2)
     engine.warmup()
     assert len(list(engine.run(np.zeros((3, *SIZE), np.uint8)))) == 3
     with pytest.raises(ValueError, match="mode"):
-        streaming.StreamingSegmenter(model, "optical")
+        streaming.StreamingEngine(model, "optical")
     with pytest.raises(RuntimeError, match="first frame"):
-        streaming.StreamingSegmenter(model, "dff").step(1, np.zeros(SIZE, np.uint8))
+        streaming.StreamingEngine(model, "dff").step(1, np.zeros(SIZE, np.uint8))
+
+
+@pytest.mark.parametrize("mode", ["dff", "dis", "per_frame"])
+def test_the_saved_model_alone_streams_as_the_keras_model(model, frames, mode, tmp_path):
+    from keras_video.serving import export
+
+    folder = export.export_dff(model, str(tmp_path / "export"), ["a", "b", "c"])
+    keras_engine = streaming.StreamingEngine(model, mode, key_interval=3)
+    served = streaming.StreamingEngine.from_export(folder, mode, key_interval=3)
+    assert served.grid == keras_engine.grid and served.stride == keras_engine.stride
+    for ours, theirs in zip(served.run(frames), keras_engine.run(frames)):
+        assert ours.is_key == theirs.is_key
+        np.testing.assert_allclose(ours.output, theirs.output, atol=1e-5, rtol=0)

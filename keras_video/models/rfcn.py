@@ -1,0 +1,278 @@
+"""R-FCN (Dai, Li, He, Sun; NIPS 2016) as Deep Feature Flow's detector, and DFF on it.
+
+The reference is msracver/Deep-Feature-Flow, `dff_rfcn/symbols/
+resnet_v1_101_flownet_rfcn.py` with `experiments/dff_rfcn/cfgs/
+resnet_v1_101_flownet_imagenet_vid_rfcn_end2end_ohem.yaml`:
+
+    N_feat     the ResNet with its last stage dilated (stride 16) and the 3x3 feature
+               conv to `feature_width` channels (1024), as for segmentation
+               (keras_video.models.dff.feature_net; torchvision's ImageNet .pth loads).
+    N_task     "task_net": the feature channels split in two halves (SliceChannel):
+               the first feeds the RPN, 1x1 convs to 2 A objectness scores and 4 A box
+               deltas for A = 9 anchors (scales 8, 16, 32 x ratios 0.5, 1, 2 at stride
+               16); the second feeds R-FCN, 1x1 convs to 7 x 7 x (C + 1)
+               position-sensitive class score maps and 7 x 7 x 8 class-agnostic box maps
+               (CLASS_AGNOSTIC: background and foreground deltas). Its outputs are the
+               dense maps; training (keras_video.tasks.detection) and inference read
+               them.
+    detect     "detect_net" (`detect_net`), inference only: RPNProposals (6000 best
+               anchors, NMS 0.7, 300 RoIs), PSRoIPooling of both map sets over the RoIs,
+               voting by averaging the 7 x 7 bins, softmax over C + 1 classes, the
+               foreground deltas de-normalised by BBOX_STDS (0.1, 0.1, 0.2, 0.2) and
+               decoded on the RoIs, clipped; per class, scores above 1e-4 and NMS 0.3;
+               the best 300 over all classes (dff_rfcn/core/tester.py, pred_eval).
+
+`rfcn` (registry name) is the per-frame detector {"current"} -> maps; `dff_rfcn` the
+DFF one {"current", "key"} -> maps: N_feat on the key frame, warped by the flow net to
+the current frame and scaled, or unwarped when key == current (the reference's
+eq_flag), exactly as `dff` does for segmentation. `num_classes` counts the object
+classes; the heads add the background as class 0. Inference on a video (key frames,
+cached features) is keras_video.serving.streaming with these parts.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from keras_video.layers import PSRoIPooling, RPNProposals, box_ops
+from keras_video.models import dff as dff_lib
+
+GROUP_SIZE = 7  # the position-sensitive grid, k x k
+NUM_ANCHORS = 9
+BBOX_MEANS = (0.0, 0.0, 0.0, 0.0)
+BBOX_STDS = (0.1, 0.1, 0.2, 0.2)
+TEST_NMS = 0.3  # per class, cfg.TEST.NMS
+SCORE_THRESHOLD = 1e-4  # pred_eval's thresh
+MAX_DETECTIONS = 300  # cfg.TEST.max_per_image
+MAP_NAMES = ("rpn_cls_score", "rpn_cls_prob", "rpn_bbox_pred", "rfcn_cls", "rfcn_bbox")
+
+
+def _normal(stddev=0.01):
+    return keras.initializers.RandomNormal(stddev=stddev)
+
+
+def detection_net(feature_shape, num_classes, num_anchors=NUM_ANCHORS, group_size=GROUP_SIZE):
+    """N_task of R-FCN: features [h, w, F] -> the dense maps (float32), a dict:
+
+        rpn_cls_score  [h, w, 2 A] logits, the A background scores then the A foreground
+        rpn_cls_prob   [h, w, 2 A] softmax over (background, foreground) of each anchor
+        rpn_bbox_pred  [h, w, 4 A] anchor deltas, channel 4 a + k (normalised by the
+                       anchor stds, NORMALIZE_RPN)
+        rfcn_cls       [h, w, k k (C + 1)] position-sensitive class scores
+        rfcn_bbox      [h, w, k k 8] position-sensitive box deltas (background, object)
+    """
+    features = keras.Input(feature_shape, name="features")
+    half = feature_shape[-1] // 2
+    rpn_feat = ChannelSlice(0, half, name="rpn_features")(features)
+    rfcn_feat = ChannelSlice(half, feature_shape[-1], name="rfcn_features")(features)
+    score = layers.Conv2D(2 * num_anchors, 1, kernel_initializer=_normal(),
+                          name="rpn_cls_score", dtype="float32")(rpn_feat)
+    pairs = layers.Reshape((*feature_shape[:2], 2, num_anchors), name="rpn_pairs")(score)
+    prob = layers.Softmax(axis=-2, name="rpn_softmax", dtype="float32")(pairs)
+    prob = layers.Reshape((*feature_shape[:2], 2 * num_anchors), name="rpn_cls_prob")(prob)
+    bbox = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=_normal(),
+                         name="rpn_bbox_pred", dtype="float32")(rpn_feat)
+    cells = group_size * group_size
+    rfcn_cls = layers.Conv2D(cells * (num_classes + 1), 1, kernel_initializer=_normal(),
+                             name="rfcn_cls", dtype="float32")(rfcn_feat)
+    rfcn_bbox = layers.Conv2D(cells * 8, 1, kernel_initializer=_normal(0.001),
+                              name="rfcn_bbox", dtype="float32")(rfcn_feat)
+    outputs = dict(zip(MAP_NAMES, (score, prob, bbox, rfcn_cls, rfcn_bbox)))
+    return keras.Model(features, outputs, name="task_net")
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class ChannelSlice(keras.layers.Layer):
+    """Channels [start, stop) of a channels-last tensor (the reference's SliceChannel)."""
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class ImageInfo(keras.layers.Layer):
+    """[B, 3] (height, width, scale 1) of the model's input, one row per image of
+    `reference`'s batch: the proposals' im_info for frames of a fixed size."""
+
+    def __init__(self, image_size, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.image_size = tuple(int(s) for s in image_size)
+
+    def call(self, reference):
+        row = tf.constant([[*self.image_size, 1.0]], tf.float32)
+        return tf.tile(row, [tf.shape(reference)[0], 1])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 3)
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class DetectionOutput(keras.layers.Layer):
+    """[scores [B R, C + 1], boxes [B R, 4], maps [B, ...]] (R RoIs an image, in image
+    order, as RPNProposals gives them; `maps` only tells B) -> the detections of the
+    reference's pred_eval, per image: for each object class, the RoIs scoring above
+    `score_threshold`, NMS at `nms_threshold` (+1 IoU, keras_video.layers.box_ops.nms);
+    then the best `max_detections` over all classes. Returns (boxes [B, M, 4], scores
+    [B, M], labels [B, M] int32 1..C, count [B] int32), padded with zeros past count.
+
+    Per-class NMS runs as one NMS on boxes shifted apart by class (each class in its own
+    region of the plane), which keeps exactly the boxes per-class NMS keeps."""
+
+    def __init__(self, score_threshold=SCORE_THRESHOLD, nms_threshold=TEST_NMS,
+                 max_detections=MAX_DETECTIONS, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.max_detections = int(max_detections)
+
+    def _image(self, image):
+        scores, boxes = image
+        num_classes = tf.shape(scores)[1] - 1
+        rois = tf.shape(scores)[0]
+        object_scores = tf.reshape(scores[:, 1:], [-1])  # roi-major, class-minor
+        labels = tf.tile(tf.range(1, num_classes + 1), [rois])
+        candidate_boxes = tf.repeat(boxes, num_classes, axis=0)
+        keep = tf.where(object_scores > self.score_threshold)[:, 0]
+        object_scores = tf.gather(object_scores, keep)
+        labels = tf.gather(labels, keep)
+        candidate_boxes = tf.gather(candidate_boxes, keep)
+        span = tf.reduce_max(tf.abs(boxes)) + 2.0
+        offset = tf.cast(labels, tf.float32)[:, None] * span * 2.0
+        kept = box_ops.nms(candidate_boxes + offset, object_scores, self.nms_threshold,
+                           self.max_detections)  # best first, across classes
+        count = tf.size(kept)
+        pad = self.max_detections - count
+        return (tf.pad(tf.gather(candidate_boxes, kept), [[0, pad], [0, 0]]),
+                tf.pad(tf.gather(object_scores, kept), [[0, pad]]),
+                tf.pad(tf.gather(labels, kept), [[0, pad]]), count)
+
+    def call(self, inputs):
+        scores, boxes, maps = inputs
+        batch = tf.shape(maps)[0]
+        scores = tf.reshape(scores, tf.stack([batch, -1, tf.shape(scores)[-1]]))
+        boxes = tf.reshape(boxes, tf.stack([batch, -1, 4]))
+        m = self.max_detections
+        return tf.map_fn(self._image, (scores, boxes), fn_output_signature=(
+            tf.TensorSpec((m, 4), tf.float32), tf.TensorSpec((m,), tf.float32),
+            tf.TensorSpec((m,), tf.int32), tf.TensorSpec((), tf.int32)))
+
+    def compute_output_shape(self, input_shape):
+        b, m = input_shape[2][0], self.max_detections
+        return (b, m, 4), (b, m), (b, m), (b,)
+
+    def get_config(self):
+        return {**super().get_config(), "score_threshold": self.score_threshold,
+                "nms_threshold": self.nms_threshold, "max_detections": self.max_detections}
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class RoIVote(keras.layers.Layer):
+    """Call on [cls_pooled [R, k, k, C + 1], bbox_pooled [R, k, k, 8], rois [R, 5]]:
+    R-FCN's voting (the average over the k x k bins), the class softmax, and the boxes:
+    the foreground deltas (slots 4..7), de-normalised by BBOX_STDS / MEANS, decoded on
+    the RoIs and clipped to the image. Returns (scores [R, C + 1], boxes [R, 4])."""
+
+    def __init__(self, image_size, stds=BBOX_STDS, means=BBOX_MEANS, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.image_size = tuple(int(s) for s in image_size)
+        self.stds, self.means = tuple(stds), tuple(means)
+
+    def call(self, inputs):
+        cls_pooled, bbox_pooled, rois = inputs
+        logits = tf.reduce_mean(tf.cast(cls_pooled, tf.float32), axis=(1, 2))
+        deltas = tf.reduce_mean(tf.cast(bbox_pooled, tf.float32), axis=(1, 2))[:, 4:8]
+        boxes = box_ops.decode_boxes(rois[:, 1:], deltas, self.means, self.stds)
+        boxes = box_ops.clip_boxes(boxes, float(self.image_size[0]), float(self.image_size[1]))
+        return tf.nn.softmax(logits, axis=-1), boxes
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "stds": self.stds,
+                "means": self.means}
+
+
+def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTIONS,
+               stride=dff_lib.FEATURE_STRIDE):
+    """The dense maps of `detection_net` -> detections {"boxes" [B, M, 4] (x1, y1, x2,
+    y2 in pixels of the model's input), "scores" [B, M], "labels" [B, M] int32 (1..C),
+    "count" [B] int32}: the reference's test-time proposals, R-FCN head and
+    post-processing."""
+    maps = {name: keras.Input(shape, name=name)
+            for name, shape in map_shapes.items()}
+    info = ImageInfo(image_size, name="im_info")(maps["rpn_cls_prob"])
+    rois, _ = RPNProposals(feature_stride=stride, name="proposals")(
+        [maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info])
+    cls_pooled = PSRoIPooling(1.0 / stride, num_classes + 1, GROUP_SIZE,
+                              name="psroi_cls")([maps["rfcn_cls"], rois])
+    bbox_pooled = PSRoIPooling(1.0 / stride, 8, GROUP_SIZE,
+                               name="psroi_bbox")([maps["rfcn_bbox"], rois])
+    scores, boxes = RoIVote(image_size, name="vote")([cls_pooled, bbox_pooled, rois])
+    out = DetectionOutput(max_detections=max_detections, name="detections")(
+        [scores, boxes, maps["rpn_cls_prob"]])
+    return keras.Model(maps, dict(zip(("boxes", "scores", "labels", "count"), out)),
+                       name="detect_net")
+
+
+def detector_of(model):
+    """The inference network on the task net's maps of a `rfcn` / `dff_rfcn` model."""
+    n_feat, _, n_task = dff_lib.dff_parts(model)
+    shapes = {name: tuple(n_task.output[name].shape[1:]) for name in MAP_NAMES}
+    num_classes = shapes["rfcn_cls"][-1] // GROUP_SIZE ** 2 - 1
+    return detect_net(shapes, tuple(n_feat.input.shape[1:3]), num_classes,
+                      stride=dff_lib.feature_stride(model))
+
+
+def is_detector(model):
+    """Whether `model` is a `rfcn` / `dff_rfcn` model (its task net gives maps)."""
+    names = [layer.name for layer in model.layers]
+    return "task_net" in names and isinstance(model.get_layer("task_net").output, dict)
+
+
+def _check(num_classes, input_shape):
+    if num_classes is None or num_classes < 1:
+        raise ValueError(f"num_classes (object classes) must be at least 1, got "
+                         f"{num_classes!r}")
+    if len(input_shape) != 3 or input_shape[-1] != 3 or None in input_shape[:2]:
+        raise ValueError(f"input_shape must be (H, W, 3) with H, W known, got {input_shape}")
+
+
+def _nets(num_classes, input_shape, backbone, feature_width, width, backbone_weights,
+          freeze_batchnorm):
+    _check(num_classes, input_shape)
+    n_feat = dff_lib.feature_net(tuple(input_shape), backbone, feature_width, width,
+                                 backbone_weights, freeze_batchnorm, dff_lib.FEATURE_STRIDE)
+    return n_feat, detection_net(n_feat.output.shape[1:], num_classes)
+
+
+def rfcn(num_classes=None, input_shape=(608, 1008, 3), backbone="resnet101",
+         feature_width=1024, width=1.0, backbone_weights=None, freeze_batchnorm=False):
+    """The per-frame R-FCN: {"current"} frames [B, H, W, 3] in [0, 255] -> the dense maps
+    (`detection_net`). Defaults: the reference's ResNet-101 at about its 600 x 1000
+    test scale; `backbone_weights` a torchvision ImageNet .pth."""
+    n_feat, n_task = _nets(num_classes, input_shape, backbone, feature_width, width,
+                           backbone_weights, freeze_batchnorm)
+    return dff_lib.per_frame(n_feat, n_task, "rfcn")
+
+
+def dff_rfcn(num_classes=None, input_shape=(608, 1008, 3), backbone="resnet101",
+             feature_width=1024, width=1.0, flow_width=None, backbone_weights=None,
+             freeze_batchnorm=False):
+    """Deep Feature Flow on R-FCN: {"current", "key"} -> the current frame's maps, its
+    features warped from the key frame's (or the key frame's own when key ==
+    current)."""
+    n_feat, n_task = _nets(num_classes, input_shape, backbone, feature_width, width,
+                           backbone_weights, freeze_batchnorm)
+    return dff_lib.dff_model(n_feat, n_task, width if flow_width is None else flow_width,
+                             name="dff_rfcn")
