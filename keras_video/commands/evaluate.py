@@ -11,6 +11,12 @@ frame's long side (keras_video.tasks.evaluation). Without --data, the held-out c
 training run recorded are used (for ucf101:PATH / hmdb51:PATH runs, the official test
 list). The picture (scatter plot or per-video confusion matrix) is written beside the
 metrics.
+
+Segmentation (dff, frame_seg): held-out mIoU and frames/s at --key_intervals.
+Detection (rfcn, dff_rfcn): ImageNet VID mAP at IoU 0.5, per class and for slow,
+medium and fast objects (FGFA's motion IoU), and frames/s at --key_intervals, on the
+run's --test_image_set videos (or --data=imagenet_vid:ROOT --test_image_set=NAME); the
+picture shows detections on held-out frames.
 """
 
 import json
@@ -39,8 +45,10 @@ def define_flags():
     flags.DEFINE_boolean("three_crop", False, "also average the crops at both ends of "
                          "the frame's long side")
     flags.DEFINE_string("output", None, "metrics JSON; default model_dir/eval_metrics.json")
-    flags.DEFINE_list("key_intervals", None, "segmentation (dff): key intervals of the "
-                      "streaming engine; default: the run's --eval_key_intervals")
+    flags.DEFINE_list("key_intervals", None, "segmentation and detection: key intervals "
+                      "of the streaming engine; default: the run's --eval_key_intervals")
+    flags.DEFINE_string("test_image_set", None, "detection: the videos to score (a list "
+                        "of ROOT/ImageSets); default: the run's --test_image_set")
 
 
 def load_run(model_dir, data=None, on_bad_sample="error"):
@@ -65,6 +73,8 @@ def evaluate_run(model_dir, data=None, batch_size=16, on_bad_sample="error",
     run = run_dir.RunDir(model_dir).read_config()
     if run["train"]["task"] == "segmentation":
         return evaluate_segmentation_run(model_dir, run, data, key_intervals), None
+    if run["train"]["task"] == "detection":
+        return evaluate_detection_run(model_dir, run, data, key_intervals)
     model, samples, clip, run = load_run(model_dir, data, on_bad_sample)
     return evaluation.evaluate_videos(
         model, samples, clip, run["train"]["task"], run["class_names"], protocol,
@@ -84,13 +94,42 @@ def evaluate_segmentation_run(model_dir, run, data=None, key_intervals=None):
                                         num_classes, intervals)
 
 
+def evaluate_detection_run(model_dir, run, data=None, key_intervals=None,
+                           test_image_set=None):
+    """(metrics, picture) of an rfcn / dff_rfcn run on the videos of `test_image_set`
+    under `data` (imagenet_vid:ROOT) or the run's own: ImageNet VID mAP by motion speed
+    and frames/s at each key interval; prints the per-class table of each."""
+    from keras_video.data import imagenet_vid
+    from keras_video.tasks import detection, detection_eval
+
+    train = run["train"]
+    root = (data or run["eval_data"])
+    root = root[len(detection.PREFIX):] if root.startswith(detection.PREFIX) else root
+    records = imagenet_vid.read_image_sets(root, test_image_set or train["test_image_set"])
+    model = run_dir.RunDir(model_dir).load_best_model()
+    intervals = key_intervals or ([1] if train["model"] == "rfcn"
+                                  else train["eval_key_intervals"])
+    results, by_motion = detection.evaluate_videos(model, records, tuple(run["wnids"]),
+                                                   intervals)
+    for interval, scores in by_motion.items():
+        print(f"key interval {interval}:")
+        print(detection_eval.format_table(scores, run["class_names"]))
+    picture = detection.detection_picture(model, records, run["class_names"])
+    return results, picture
+
+
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     intervals = [int(k) for k in FLAGS.key_intervals] if FLAGS.key_intervals else None
-    results, picture = evaluate_run(FLAGS.model_dir, FLAGS.data, FLAGS.batch_size,
-                                    FLAGS.on_bad_sample, FLAGS.protocol, FLAGS.three_crop,
-                                    intervals)
+    run = run_dir.RunDir(FLAGS.model_dir).read_config()
+    if run["train"]["task"] == "detection":
+        results, picture = evaluate_detection_run(FLAGS.model_dir, run, FLAGS.data,
+                                                  intervals, FLAGS.test_image_set)
+    else:
+        results, picture = evaluate_run(FLAGS.model_dir, FLAGS.data, FLAGS.batch_size,
+                                        FLAGS.on_bad_sample, FLAGS.protocol,
+                                        FLAGS.three_crop, intervals)
     output = FLAGS.output or os.path.join(FLAGS.model_dir, "eval_metrics.json")
     run_dir.write_json(output, results)
     print(json.dumps(results))

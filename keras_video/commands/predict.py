@@ -5,15 +5,17 @@ PATH: video files or frame folders. Prints one JSON line per input,
 scores for classification. Only the SavedModel in D/export and its meta.json are read,
 so no model code is needed.
 
-For a segmentation run (--model=dff or frame_seg; its export's meta.json says task
-"segmentation"), PATH is a video segmented frame by frame with the streaming engine
+For a segmentation run (--model=dff or frame_seg) or a detection run (rfcn,
+dff_rfcn), PATH is a video processed frame by frame with the streaming engine
 (keras_video.serving.streaming) on the SavedModel's signatures:
 
     python -m keras_video.predict --model_dir D video.mp4 --key_interval 10 \
-        [--mode dff|per_frame|dis] [--output out.mp4]
+        [--mode dff|per_frame|dis] [--output out.mp4] [--detections dets.jsonl]
 
---output writes the video with the segmentation alpha-blended in a colour per class
-and the key frames framed in white and marked "KEY"; the JSON line gives frames/s.
+--output writes the video with the segmentation alpha-blended in a colour per class,
+or with the detected boxes, class names and scores drawn, and the key frames framed in
+white and marked "KEY"; --detections writes one JSON line a frame with its boxes; the
+JSON line printed per video gives frames/s.
 """
 
 import json
@@ -42,13 +44,19 @@ def define_flags():
     flags.DEFINE_integer("top_k", 5, "classes listed per input (classification)")
     flags.DEFINE_enum("on_bad_sample", "error", ["error", "skip"],
                       "skip: print an error line for a bad input and go on")
-    flags.DEFINE_enum("mode", "dff", ["dff", "per_frame", "dis"],
-                      "segmentation: flow of the propagated frames (streaming engine)")
+    flags.DEFINE_enum("mode", None, ["dff", "per_frame", "dis"],
+                      "segmentation / detection: how frames between key frames are made "
+                      "(streaming engine); default dff where the model has a flow net, "
+                      "else per_frame")
     flags.DEFINE_integer("key_interval", 10,
                          "segmentation: a key frame every this many frames")
-    flags.DEFINE_string("output", None, "segmentation: write the overlaid video here "
-                        "(.mp4: mp4v, else MJPG); one input only")
+    flags.DEFINE_string("output", None, "segmentation / detection: write the overlaid "
+                        "video here (.mp4: mp4v, else MJPG); one input only")
     flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
+    flags.DEFINE_string("detections", None, "detection: write every frame's detections "
+                        "here, one JSON line a frame (path, frame, key, detections: box "
+                        "x1 y1 x2 y2 in the video's pixels, class, score)")
+    flags.DEFINE_float("min_score", 0.3, "detection: the lowest score drawn and written")
 
 
 class Predictor:
@@ -75,19 +83,42 @@ class Predictor:
         return [{"class": names[i], "score": float(out[i])} for i in best]
 
 
-class SegmentationPredictor:
-    """Segments a video with the streaming engine on a dff / frame_seg run's SavedModel."""
+class StreamPredictor:
+    """Segments a video, or detects its objects, with the streaming engine on a
+    dff / frame_seg / dff_rfcn / rfcn run's SavedModel."""
 
-    def __init__(self, model_dir, meta, mode="dff", key_interval=10):
+    def __init__(self, model_dir, meta, mode=None, key_interval=10):
         from keras_video.serving import streaming
 
+        if mode is None:
+            mode = "dff" if "propagate" in meta["signatures"] else "per_frame"
         self.meta = meta
-        self.num_classes = len(meta["class_names"])
+        self.detection = meta["task"] == "detection"
+        self.class_names = meta["class_names"]
         self.engine = streaming.StreamingEngine.from_export(
-            run_dir.export_dir_of(model_dir), mode, key_interval, output="labels")
+            run_dir.export_dir_of(model_dir), mode, key_interval,
+            output="detections" if self.detection else "labels")
         self.engine.warmup()
 
-    def __call__(self, path, output=None, alpha=0.5):
+    def _picture(self, frame, result, alpha, min_score):
+        if self.detection:
+            return pictures.draw_detections(frame, result.output, self.class_names,
+                                            key=result.is_key, min_score=min_score)
+        return pictures.overlay(frame, result.output, len(self.class_names), alpha,
+                                key=result.is_key)
+
+    def _detections(self, frame, result):
+        """The frame's detections in its own pixels, best first."""
+        from keras_video.tasks import detection
+
+        boxes = detection.resize_boxes(result.output["boxes"], self.engine.frame_size,
+                                       frame.shape[:2])
+        return [{"box": [round(float(v), 1) for v in box],
+                 "class": self.class_names[int(label) - 1], "score": float(score)}
+                for box, score, label in zip(boxes, result.output["scores"],
+                                             result.output["labels"])]
+
+    def __call__(self, path, output=None, alpha=0.5, frames_out=None, min_score=0.3):
         import cv2
 
         from keras_video.serving import streaming
@@ -99,12 +130,20 @@ class SegmentationPredictor:
         try:
             for frame, result in _paired(decode.iter_video_frames(path), self.engine):
                 results.append(result)
+                if self.detection:
+                    found = self._detections(frame, result)
+                    result.output["boxes"] = np.array([d["box"] for d in found],
+                                                      np.float32).reshape(-1, 4)
+                    if frames_out is not None:
+                        frames_out.write(json.dumps({
+                            "path": path, "frame": result.index, "key": result.is_key,
+                            "detections": [d for d in found if d["score"] >= min_score]})
+                            + "\n")
                 if output is None:
                     continue
                 if writer is None:
                     writer = _video_writer(output, fps, frame.shape[:2])
-                image = pictures.overlay(frame, result.output, self.num_classes, alpha,
-                                             key=result.is_key)
+                image = self._picture(frame, result, alpha, min_score)
                 writer.write(np.ascontiguousarray(image[..., ::-1]))
         finally:
             if writer is not None:
@@ -148,11 +187,11 @@ def main(argv):
         raise ValueError("give one or more video files or frame folders to predict")
     FLAGS = flags.FLAGS
     meta = _export_meta(FLAGS.model_dir)
-    if meta.get("task") == "segmentation":
-        return _segment(paths, meta)
-    if FLAGS.output:
-        raise ValueError("--output writes segmentation videos; "
-                         f"{FLAGS.model_dir} is a {meta.get('task')} model")
+    if meta.get("task") in ("segmentation", "detection"):
+        return _stream(paths, meta)
+    if FLAGS.output or FLAGS.detections:
+        raise ValueError("--output and --detections are for segmentation and detection "
+                         f"runs; {FLAGS.model_dir} is a {meta.get('task')} model")
     predictor = Predictor(FLAGS.model_dir)
     _print_lines(paths, lambda path: {"prediction": predictor(path, FLAGS.top_k)})
 
@@ -174,12 +213,21 @@ def _print_lines(paths, result_of):
         print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
 
 
-def _segment(paths, meta):
+def _stream(paths, meta):
     FLAGS = flags.FLAGS
     if FLAGS.output and len(paths) > 1:
         raise ValueError(f"--output takes one input video, got {len(paths)}")
-    predictor = SegmentationPredictor(FLAGS.model_dir, meta, FLAGS.mode, FLAGS.key_interval)
-    _print_lines(paths, lambda path: predictor(path, FLAGS.output, FLAGS.alpha))
+    if FLAGS.detections and meta["task"] != "detection":
+        raise ValueError("--detections writes a detection run's boxes; this is a "
+                         f"{meta['task']} run")
+    predictor = StreamPredictor(FLAGS.model_dir, meta, FLAGS.mode, FLAGS.key_interval)
+    frames_out = open(FLAGS.detections, "w") if FLAGS.detections else None
+    try:
+        _print_lines(paths, lambda path: predictor(path, FLAGS.output, FLAGS.alpha,
+                                                   frames_out, FLAGS.min_score))
+    finally:
+        if frames_out is not None:
+            frames_out.close()
 
 
 def run():

@@ -42,7 +42,16 @@ _BN_ARGS = dict(epsilon=1e-5, momentum=0.9)
 
 
 def _conv(x, filters, kernel_size, stride, padding, name, dilation=1):
-    """Conv2d(bias=False) with PyTorch's symmetric zero padding."""
+    """Conv2d(bias=False) with PyTorch's symmetric zero padding.
+
+    A strided 1x1 conv (the downsample shortcut) reads every stride-th pixel first and
+    is then a stride-1 conv: the same function, and TensorFlow 2.21's oneDNN
+    Conv2DBackpropFilter of a stride-2 1x1 conv with fewer than 16 input channels
+    corrupts memory (double free, segfault) on an AVX512-BF16 EPYC (reproduced with a
+    bare tf.nn.conv2d; widths <= 0.125 give such layers)."""
+    if kernel_size == 1 and stride > 1:
+        x = layers.MaxPooling2D(1, strides=stride, name=f"{name}_subsample")(x)
+        stride = 1
     if padding:
         x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
     return layers.Conv2D(

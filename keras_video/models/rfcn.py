@@ -12,7 +12,8 @@ resnet_v1_101_flownet_imagenet_vid_rfcn_end2end_ohem.yaml`:
                deltas for A = 9 anchors (scales 8, 16, 32 x ratios 0.5, 1, 2 at stride
                16); the second feeds R-FCN, 1x1 convs to 7 x 7 x (C + 1)
                position-sensitive class score maps and 7 x 7 x 8 class-agnostic box maps
-               (CLASS_AGNOSTIC: background and foreground deltas). Its outputs are the
+               (CLASS_AGNOSTIC: background and foreground deltas). The anchor scales and
+               the output stride (16; 8 for small frames) are settings. Its outputs are the
                dense maps; training (keras_video.tasks.detection) and inference read
                them.
     detect     "detect_net" (`detect_net`), inference only: RPNProposals (6000 best
@@ -38,7 +39,6 @@ from keras_video.layers import PSRoIPooling, RPNProposals, box_ops
 from keras_video.models import dff as dff_lib
 
 GROUP_SIZE = 7  # the position-sensitive grid, k x k
-NUM_ANCHORS = 9
 BBOX_MEANS = (0.0, 0.0, 0.0, 0.0)
 BBOX_STDS = (0.1, 0.1, 0.2, 0.2)
 TEST_NMS = 0.3  # per class, cfg.TEST.NMS
@@ -51,7 +51,60 @@ def _normal(stddev=0.01):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-def detection_net(feature_shape, num_classes, num_anchors=NUM_ANCHORS, group_size=GROUP_SIZE):
+def conv1x1(filters, name, dtype, stddev=0.01):
+    """A 1x1 convolution initialised N(0, stddev), as the reference's heads."""
+    return layers.Conv2D(filters, 1, kernel_initializer=_normal(stddev), name=name,
+                         dtype=dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_video")
+class RPNHead(keras.layers.Layer):
+    """The RPN on its half of the features: 1x1 convs to 2 A objectness logits and 4 A
+    box deltas, A = len(anchor_scales) x len(anchor_ratios) anchors a position (the
+    reference's rpn_cls_score and rpn_bbox_pred, initialised N(0, 0.01)). Returns
+    (logits [h, w, 2 A]: the A background scores, then the A foreground ones;
+    probabilities: the softmax over each anchor's pair; deltas [h, w, 4 A]). The anchors
+    are part of its config, so inference (`detector_of`) and training build the same
+    ones (keras_video.layers.box_ops.generate_anchors at `feature_stride`)."""
+
+    def __init__(self, anchor_scales=box_ops.ANCHOR_SCALES, anchor_ratios=box_ops.ANCHOR_RATIOS,
+                 feature_stride=dff_lib.FEATURE_STRIDE, **kwargs):
+        super().__init__(**kwargs)
+        self.anchor_scales = tuple(float(s) for s in anchor_scales)
+        self.anchor_ratios = tuple(float(r) for r in anchor_ratios)
+        self.feature_stride = int(feature_stride)
+        self.num_anchors = len(self.anchor_scales) * len(self.anchor_ratios)
+        self.cls_conv = conv1x1(2 * self.num_anchors, "rpn_cls_score", self.dtype_policy)
+        self.bbox_conv = conv1x1(4 * self.num_anchors, "rpn_bbox_pred", self.dtype_policy)
+
+    def build(self, input_shape):
+        self.cls_conv.build(input_shape)
+        self.bbox_conv.build(input_shape)
+
+    def anchors(self):
+        """The A base anchors [A, 4] (box_ops.generate_anchors)."""
+        return box_ops.generate_anchors(self.feature_stride, self.anchor_ratios,
+                                        self.anchor_scales)
+
+    def call(self, features):
+        logits = tf.cast(self.cls_conv(features), tf.float32)
+        shape = tf.shape(logits)
+        pairs = tf.reshape(logits, tf.concat([shape[:3], [2, self.num_anchors]], 0))
+        prob = tf.reshape(tf.nn.softmax(pairs, axis=-2), shape)
+        return logits, prob, tf.cast(self.bbox_conv(features), tf.float32)
+
+    def compute_output_shape(self, input_shape):
+        head = tuple(input_shape[:3])
+        return ((*head, 2 * self.num_anchors), (*head, 2 * self.num_anchors),
+                (*head, 4 * self.num_anchors))
+
+    def get_config(self):
+        return {**super().get_config(), "anchor_scales": self.anchor_scales,
+                "anchor_ratios": self.anchor_ratios, "feature_stride": self.feature_stride}
+
+
+def detection_net(feature_shape, num_classes, anchor_scales=box_ops.ANCHOR_SCALES,
+                  group_size=GROUP_SIZE, feature_stride=dff_lib.FEATURE_STRIDE):
     """N_task of R-FCN: features [h, w, F] -> the dense maps (float32), a dict:
 
         rpn_cls_score  [h, w, 2 A] logits, the A background scores then the A foreground
@@ -65,18 +118,11 @@ def detection_net(feature_shape, num_classes, num_anchors=NUM_ANCHORS, group_siz
     half = feature_shape[-1] // 2
     rpn_feat = ChannelSlice(0, half, name="rpn_features")(features)
     rfcn_feat = ChannelSlice(half, feature_shape[-1], name="rfcn_features")(features)
-    score = layers.Conv2D(2 * num_anchors, 1, kernel_initializer=_normal(),
-                          name="rpn_cls_score", dtype="float32")(rpn_feat)
-    pairs = layers.Reshape((*feature_shape[:2], 2, num_anchors), name="rpn_pairs")(score)
-    prob = layers.Softmax(axis=-2, name="rpn_softmax", dtype="float32")(pairs)
-    prob = layers.Reshape((*feature_shape[:2], 2 * num_anchors), name="rpn_cls_prob")(prob)
-    bbox = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=_normal(),
-                         name="rpn_bbox_pred", dtype="float32")(rpn_feat)
+    score, prob, bbox = RPNHead(anchor_scales, feature_stride=feature_stride,
+                                name="rpn")(rpn_feat)
     cells = group_size * group_size
-    rfcn_cls = layers.Conv2D(cells * (num_classes + 1), 1, kernel_initializer=_normal(),
-                             name="rfcn_cls", dtype="float32")(rfcn_feat)
-    rfcn_bbox = layers.Conv2D(cells * 8, 1, kernel_initializer=_normal(0.001),
-                              name="rfcn_bbox", dtype="float32")(rfcn_feat)
+    rfcn_cls = conv1x1(cells * (num_classes + 1), "rfcn_cls", "float32")(rfcn_feat)
+    rfcn_bbox = conv1x1(cells * 8, "rfcn_bbox", "float32", stddev=0.001)(rfcn_feat)
     outputs = dict(zip(MAP_NAMES, (score, prob, bbox, rfcn_cls, rfcn_bbox)))
     return keras.Model(features, outputs, name="task_net")
 
@@ -204,7 +250,7 @@ class RoIVote(keras.layers.Layer):
 
 
 def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTIONS,
-               stride=dff_lib.FEATURE_STRIDE):
+               stride=dff_lib.FEATURE_STRIDE, anchor_scales=box_ops.ANCHOR_SCALES):
     """The dense maps of `detection_net` -> detections {"boxes" [B, M, 4] (x1, y1, x2,
     y2 in pixels of the model's input), "scores" [B, M], "labels" [B, M] int32 (1..C),
     "count" [B] int32}: the reference's test-time proposals, R-FCN head and
@@ -212,7 +258,8 @@ def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTION
     maps = {name: keras.Input(shape, name=name)
             for name, shape in map_shapes.items()}
     info = ImageInfo(image_size, name="im_info")(maps["rpn_cls_prob"])
-    rois, _ = RPNProposals(feature_stride=stride, name="proposals")(
+    rois, _ = RPNProposals(feature_stride=stride, anchor_scales=anchor_scales,
+                           name="proposals")(
         [maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info])
     cls_pooled = PSRoIPooling(1.0 / stride, num_classes + 1, GROUP_SIZE,
                               name="psroi_cls")([maps["rfcn_cls"], rois])
@@ -230,8 +277,9 @@ def detector_of(model):
     n_feat, _, n_task = dff_lib.dff_parts(model)
     shapes = {name: tuple(n_task.output[name].shape[1:]) for name in MAP_NAMES}
     num_classes = shapes["rfcn_cls"][-1] // GROUP_SIZE ** 2 - 1
+    rpn = n_task.get_layer("rpn")
     return detect_net(shapes, tuple(n_feat.input.shape[1:3]), num_classes,
-                      stride=dff_lib.feature_stride(model))
+                      stride=rpn.feature_stride, anchor_scales=rpn.anchor_scales)
 
 
 def is_detector(model):
@@ -249,30 +297,34 @@ def _check(num_classes, input_shape):
 
 
 def _nets(num_classes, input_shape, backbone, feature_width, width, backbone_weights,
-          freeze_batchnorm):
+          freeze_batchnorm, anchor_scales, output_stride):
     _check(num_classes, input_shape)
     n_feat = dff_lib.feature_net(tuple(input_shape), backbone, feature_width, width,
-                                 backbone_weights, freeze_batchnorm, dff_lib.FEATURE_STRIDE)
-    return n_feat, detection_net(n_feat.output.shape[1:], num_classes)
+                                 backbone_weights, freeze_batchnorm, output_stride)
+    return n_feat, detection_net(n_feat.output.shape[1:], num_classes, anchor_scales,
+                                 feature_stride=output_stride)
 
 
 def rfcn(num_classes=None, input_shape=(608, 1008, 3), backbone="resnet101",
-         feature_width=1024, width=1.0, backbone_weights=None, freeze_batchnorm=False):
+         feature_width=1024, width=1.0, backbone_weights=None, freeze_batchnorm=False,
+         anchor_scales=box_ops.ANCHOR_SCALES, output_stride=dff_lib.FEATURE_STRIDE):
     """The per-frame R-FCN: {"current"} frames [B, H, W, 3] in [0, 255] -> the dense maps
     (`detection_net`). Defaults: the reference's ResNet-101 at about its 600 x 1000
-    test scale; `backbone_weights` a torchvision ImageNet .pth."""
+    test scale, anchors 8, 16, 32 x 16 px; `backbone_weights` a torchvision ImageNet
+    .pth. Smaller frames want smaller `anchor_scales` (anchor side = scale x stride)."""
     n_feat, n_task = _nets(num_classes, input_shape, backbone, feature_width, width,
-                           backbone_weights, freeze_batchnorm)
+                           backbone_weights, freeze_batchnorm, anchor_scales, output_stride)
     return dff_lib.per_frame(n_feat, n_task, "rfcn")
 
 
 def dff_rfcn(num_classes=None, input_shape=(608, 1008, 3), backbone="resnet101",
              feature_width=1024, width=1.0, flow_width=None, backbone_weights=None,
-             freeze_batchnorm=False):
+             freeze_batchnorm=False, anchor_scales=box_ops.ANCHOR_SCALES,
+             output_stride=dff_lib.FEATURE_STRIDE):
     """Deep Feature Flow on R-FCN: {"current", "key"} -> the current frame's maps, its
     features warped from the key frame's (or the key frame's own when key ==
     current)."""
     n_feat, n_task = _nets(num_classes, input_shape, backbone, feature_width, width,
-                           backbone_weights, freeze_batchnorm)
+                           backbone_weights, freeze_batchnorm, anchor_scales, output_stride)
     return dff_lib.dff_model(n_feat, n_task, width if flow_width is None else flow_width,
                              name="dff_rfcn")

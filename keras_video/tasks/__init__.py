@@ -4,6 +4,8 @@
     regression       a number per clip (ClipRegression)
     segmentation     a class map per frame of a video, Deep Feature Flow and its
                      per-frame baseline (keras_video.tasks.segmentation)
+    detection        boxes of objects in every frame of a video, R-FCN and Deep Feature
+                     Flow on it (keras_video.tasks.detection)
 
 `make_task(config, ...)` picks the task a run needs: the one serving config.model.name, else
 the clip task its data's labels call for. `register_task` adds one (a new kind of work
@@ -12,6 +14,7 @@ is a new Task, keras_video.tasks.base, run by the same trainer).
 
 from keras_video.tasks.base import Task
 from keras_video.tasks.clip import ClipClassification, ClipRegression, clip_task
+from keras_video.tasks.detection import VideoDetection
 from keras_video.tasks.segmentation import VideoSegmentation
 
 _TASKS = {}
@@ -25,7 +28,7 @@ def register_task(task_class):
     return task_class
 
 
-for _task in (ClipClassification, ClipRegression, VideoSegmentation):
+for _task in (ClipClassification, ClipRegression, VideoSegmentation, VideoDetection):
     register_task(_task)
 
 
@@ -52,5 +55,6 @@ def make_task(config, strategy, data_dir, output_dir):
     return clip_task(config, strategy, data_dir, output_dir)
 
 
-__all__ = ["ClipClassification", "ClipRegression", "Task", "VideoSegmentation",
+__all__ = ["ClipClassification", "ClipRegression", "Task", "VideoDetection",
+           "VideoSegmentation",
            "get_task", "make_task", "register_task", "task_names", "task_of_model"]

@@ -113,3 +113,34 @@ def overlay(frame, labels, num_classes, alpha=0.5, key=False):
         cv2.putText(image, "KEY", (thickness + 2, thickness + 14), cv2.FONT_HERSHEY_SIMPLEX,
                     0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return image
+
+
+def draw_detections(frame, detections, class_names, key=False, min_score=0.3):
+    """The frame (RGB uint8) with each detection scoring at least `min_score` drawn: a
+    box in its class colour with "name score" above it; a key frame gets a white
+    border and "KEY". detections: {"boxes" [n, 4] (x1, y1, x2, y2 in the frame's
+    pixels), "scores" [n], "labels" [n] (1..C)}."""
+    image = np.array(frame, np.uint8)
+    colors = class_colors(len(class_names) + 1)
+    height, width = image.shape[:2]
+    thickness = max(1, min(height, width) // 200)
+    scale = max(0.35, min(height, width) / 600)
+    for box, score, label in zip(detections["boxes"], detections["scores"],
+                                 detections["labels"]):
+        if score < min_score:
+            continue
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        color = tuple(int(c) for c in colors[int(label)])
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        text = f"{class_names[int(label) - 1]} {score:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y1 - th - 4, 0)
+        cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + 4), color, -1)
+        cv2.putText(image, text, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    if key:
+        border = max(2, min(height, width) // 40)
+        cv2.rectangle(image, (0, 0), (width - 1, height - 1), (255, 255, 255), border)
+        cv2.putText(image, "KEY", (border + 2, border + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return image

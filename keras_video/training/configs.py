@@ -13,9 +13,12 @@ from keras_video.data.pipeline import ClipSpec
 
 
 # The groups --help lists the settings in.
-GROUPS = ("experiment", "data", "model", "optimisation", "runtime", "deep feature flow")
+GROUPS = ("experiment", "data", "model", "optimisation", "runtime", "deep feature flow",
+          "detection")
 CLIP_MODELS = ("cnn_lstm", "c3d", "frame_cnn", "r3d", "r2plus1d")  # prefixes
 SEGMENTATION_MODELS = ("dff", "frame_seg")
+DETECTION_MODELS = ("dff_rfcn", "rfcn")
+DFF_MODELS = ("dff", "dff_rfcn")  # the models with a flow net
 
 
 def setting(default, group, help, models=None, flag=None):
@@ -43,8 +46,9 @@ class DataConfig:
     data_dir: str = setting("", "data", "where synthetic: data is generated; empty: "
                             "MODEL_DIR/data")
     holdout_fraction: float = setting(0.1, "data", "fraction of --data held out for "
-                                      "validation (and test, without --eval_data)",
-                                      CLIP_MODELS)
+                                      "validation (and test, without --eval_data); "
+                                      "detection: of the training videos",
+                                      CLIP_MODELS + DETECTION_MODELS)
     num_train: int = setting(3000, "data", "synthetic data: training videos")
     num_val: int = setting(300, "data", "synthetic data: validation videos")
     num_eval: int = setting(500, "data", "synthetic data: held-out test videos")
@@ -55,7 +59,8 @@ class DataConfig:
     stride: int = setting(1, "data", "frames between sampled frames", CLIP_MODELS)
     grayscale: bool = setting(False, "data", "read frames as gray", CLIP_MODELS)
     resize: tuple = setting((), "data", "HEIGHT,WIDTH frames are decoded to before the "
-                            "crop; empty: --size", CLIP_MODELS)
+                            "crop; empty: --size (detection: the model's input size)",
+                            CLIP_MODELS + DETECTION_MODELS)
     crop: str = setting("center", "data", "training crop: center | random (C3D) | "
                         "multiscale_corner (ResNet3D)", CLIP_MODELS)
     flip: bool = setting(False, "data", "random left-right mirror in training", CLIP_MODELS)
@@ -138,8 +143,8 @@ class OptimizationConfig:
     lr_schedule: str = setting("cosine", "optimisation", "cosine | plateau | step | "
                                "constant")
     warmup_epochs: float = setting(1.0, "optimisation", "cosine: warm-up epochs")
-    lr_step_epochs: int = setting(10, "optimisation",
-                                  "step: lr / 10 every this many epochs")
+    lr_step_epochs: float = setting(10.0, "optimisation",
+                                    "step: lr / 10 every this many epochs")
     plateau_patience: int = setting(10, "optimisation", "plateau: epochs without a better "
                                     "val_loss before lr / 10")
     momentum: float = setting(0.9, "optimisation", "sgd: momentum")
@@ -172,17 +177,19 @@ class DFFConfig:
     seg_classes: int = setting(4, "deep feature flow", "synthetic:segmentation classes, "
                                "background included", SEGMENTATION_MODELS)
     key_range: int = setting(9, "deep feature flow", "training pairs: key frame = current "
-                             "- randint(0, key_range)", SEGMENTATION_MODELS)
+                             "- randint(0, key_range)",
+                             SEGMENTATION_MODELS + DETECTION_MODELS)
     feature_width: int = setting(1024, "deep feature flow", "N_feat's output channels",
                                  "builder")
     output_stride: int = setting(16, "deep feature flow", "N_feat's feature grid stride "
                                  "(16 as the paper, or 8)", "builder")
     flow_width: float = setting(-1.0, "deep feature flow", "flow net channel multiplier; "
-                                "< 0: --width", ("dff",))
+                                "< 0: --width", DFF_MODELS)
     feature_init: str = setting("", "deep feature flow", "a trained frame_seg / dff .keras "
-                                "(or run dir) for N_feat and N_task", ("dff",))
+                                "(or run dir) for N_feat and N_task (dff_rfcn: an rfcn "
+                                "run)", DFF_MODELS)
     freeze_feature: bool = setting(False, "deep feature flow", "N_feat and N_task stay as "
-                                   "--feature_init gives them", ("dff",))
+                                   "--feature_init gives them", DFF_MODELS)
     flow_pretrain_steps: int = setting(0, "deep feature flow",
                                        "steps of the flow net alone "
                                        "on ground-truth flow", ("dff",))
@@ -192,14 +199,38 @@ class DFFConfig:
                                       "learning rate", ("dff",))
     eval_key_intervals: tuple = setting((1, 10), "deep feature flow",
                                         "key intervals of the "
-                                        "held-out mIoU (streaming engine)", ("dff",))
+                                        "held-out mIoU / mAP (streaming engine)",
+                                        DFF_MODELS)
+
+
+@dataclasses.dataclass
+class DetectionConfig:
+    """Video object detection on ILSVRC2015 VID-layout data (group "detection")."""
+
+    image_set: str = setting("DET_train_30classes+VID_train_15frames", "detection",
+                             "training lists under ROOT/ImageSets, '+'-joined (DFF's)",
+                             DETECTION_MODELS)
+    test_image_set: str = setting("VID_val_videos", "detection", "held-out video list "
+                                  "(mAP by motion speed)", DETECTION_MODELS)
+    classes: str = setting("", "detection", "a file of WordNet ids or VID class names, one a "
+                           "line, replacing the classes; empty: ROOT/classes.txt, else the "
+                           "30 VID classes", DETECTION_MODELS)
+    anchor_scales: tuple = setting((8, 16, 32), "detection", "anchor sides in units of the "
+                                   "feature stride (the reference's 8,16,32 at ~600 px "
+                                   "frames)", "builder")
+    ohem: bool = setting(True, "detection", "online hard example mining: R-FCN's loss on the "
+                         "128 hardest of the RoIs", DETECTION_MODELS)
+    det_images: int = setting(-1, "detection", "synthetic:vid: DET single images (-1: as "
+                              "many as VID training frames)", DETECTION_MODELS)
+    object_classes: int = setting(3, "detection", "synthetic:vid: object classes (shape "
+                                  "families)", DETECTION_MODELS)
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Every setting of a training run, nested by group as TF Model Garden's configs:
     `config.data`, `config.model`, `config.optimization`, `config.runtime`,
-    `config.dff`. Each field's metadata holds its help line, its group and the models it
+    `config.dff`, `config.detection`. Each field's metadata holds its help line, its group and the models it
     applies to; its flag (and its name in an experiment) is the field's name, except
     `--data` (data.source) and `--model` (model.name). A setting that does not apply to
     the chosen model is refused by `make_config` when it differs from its default."""
@@ -213,6 +244,7 @@ class TrainConfig:
     optimization: OptimizationConfig = dataclasses.field(default_factory=OptimizationConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     dff: DFFConfig = dataclasses.field(default_factory=DFFConfig)
+    detection: DetectionConfig = dataclasses.field(default_factory=DetectionConfig)
 
     @classmethod
     def from_settings(cls, settings):
@@ -274,7 +306,7 @@ class TrainConfig:
 # Each section's dataclass by its TrainConfig attribute, and every flat setting:
 # flag name -> (section or None for the top level, field name).
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "optimization": OptimizationConfig,
-            "runtime": RuntimeConfig, "dff": DFFConfig}
+            "runtime": RuntimeConfig, "dff": DFFConfig, "detection": DetectionConfig}
 SETTINGS = {
     **{f.name: (None, f.name) for f in dataclasses.fields(TrainConfig)
        if f.name not in SECTIONS},
@@ -363,6 +395,44 @@ EXPERIMENTS.update({
                     batch_size=16, epochs=30, steps_per_epoch=300, lr=3e-4, warmup_epochs=0.0),
 })
 
+# Video object detection on the synthetic ILSVRC2015-layout data (experiments/
+# dff_detection). CPU sizes: 128 x 128 frames, ResNet-50 at half width with output
+# stride 8 (a 16 x 16 grid for 24 - 52 px objects), anchors 16, 32, 64 px (scales 2, 4,
+# 8 at stride 8), 256 feature channels. The per-frame R-FCN trains first; DFF starts
+# from its N_feat and N_task, keeps them fixed, and trains the flow net through the
+# detection losses on (current, key) pairs.
+_DETECTION = dict(data="synthetic:vid", task="detection", size=128, frames=30,
+                  num_train=60, num_eval=10, object_classes=3, backbone="resnet50",
+                  width=0.5, feature_width=256, output_stride=8, anchor_scales=(2, 4, 8),
+                  batch_size=4, epochs=12, steps_per_epoch=200, lr=1e-3, optimizer="adam",
+                  lr_schedule="cosine", warmup_epochs=0.5, key_range=9)
+EXPERIMENTS.update({
+    "vid_rfcn": dict(_DETECTION, model="rfcn"),
+    "vid_dff_rfcn": dict(_DETECTION, model="dff_rfcn", flow_width=0.125,
+                         feature_init="runs/vid_rfcn", freeze_feature=True, epochs=6,
+                         lr=3e-4, warmup_epochs=0.0),
+})
+
+# Video object detection on the real ILSVRC2015 VID + DET, for a GPU
+# (experiments/dff_detection/README.md): the reference's
+# resnet_v1_101_flownet_imagenet_vid_rfcn_end2end_ohem.yaml: ResNet-101 from ImageNet,
+# frames at about its 600 x 1000 scale, anchors 8, 16, 32, SGD lr 2.5e-4 (momentum 0.9,
+# weight decay 5e-4) for 2 epochs with lr / 10 after 1.333, 4 images a step (the
+# reference's 4 GPUs; the losses are summed over them as its gradients), OHEM.
+_ILSVRC = dict(data="imagenet_vid:data/ILSVRC2015", task="detection", resize=(608, 1008),
+               backbone="resnet101", backbone_weights="resnet101-63fe2227.pth",
+               feature_width=1024, output_stride=16, anchor_scales=(8, 16, 32),
+               holdout_fraction=0.01, batch_size=4, epochs=2, optimizer="sgd", lr=2.5e-4,
+               momentum=0.9, weight_decay=5e-4, lr_schedule="step", lr_step_epochs=1.333,
+               key_range=9)
+EXPERIMENTS.update({
+    "ilsvrc_rfcn_r101": dict(_ILSVRC, model="rfcn"),
+    # DFF trained end to end as the paper (its FlowNet starts from scratch here: the
+    # reference's FlyingChairs FlowNet is an MXNet file we do not convert).
+    "ilsvrc_dff_rfcn_r101": dict(_ILSVRC, model="dff_rfcn", flow_width=1.0,
+                                 eval_key_intervals=(1, 10)),
+})
+
 # UCF101 fine-tuning recipes for a GPU (experiments/ucf101/README.md). The data and
 # the pretrained files are the user's: --data=ucf101:PATH, --pretrained=FILE.pth.
 EXPERIMENTS.update({
@@ -388,8 +458,9 @@ EXPERIMENTS.update({
         lr_schedule="plateau", plateau_patience=10, freeze_until="layer4"),
 })
 
-DEFAULT_EXPERIMENT = {"dff": "seg_dff", "frame_seg": "seg_frame",
-"cnn_lstm": "oscillation_cnn_lstm", "c3d": "motion_c3d",
+DEFAULT_EXPERIMENT = {"dff": "seg_dff", "frame_seg": "seg_frame", "rfcn": "vid_rfcn",
+                      "dff_rfcn": "vid_dff_rfcn", "cnn_lstm": "oscillation_cnn_lstm",
+                      "c3d": "motion_c3d",
                       "r3d18": "motion_r3d18", "r2plus1d18": "motion_r2plus1d18",
                       "frame_cnn": "motion_frame_cnn"}
 
@@ -431,7 +502,8 @@ def models_of(name):
         return None
     if models == "builder":
         return [m for m in model_names() if field.name in model_arguments(m)]
-    return [m for m in model_names() if m.startswith(tuple(models))]
+    # A name is a model, or a family whose members add a depth (r3d: r3d18, r3d50, ...).
+    return [m for m in model_names() if m in models or m.rstrip("0123456789") in models]
 
 
 def check_applicable(config, experiment="", given=()):

@@ -252,9 +252,9 @@ def test_cli(tmp_path):
 def test_synthetic_splits(tmp_path):
     assert datasets.SYNTHETIC == tuple(n for n, g in generate.GENERATORS.items()
                                        if g.clip_labels)
-    config = types.SimpleNamespace(data="synthetic:motion", num_train=K, num_val=3,
-                                   num_eval=K + 1, seed=7, on_bad_sample="error")
-    splits = datasets.load_splits(config.data, config.runtime.seed, str(tmp_path))
+    settings = types.SimpleNamespace(source="synthetic:motion", num_train=K, num_val=3,
+                                     num_eval=K + 1, on_bad_sample="error")
+    splits = datasets.load_splits(settings, 7, str(tmp_path))
     assert splits.task == "classification" and splits.num_classes == K
     assert splits.class_names == sorted(motion.CLASSES)
     # The 3 validation clips hold 3 classes; their ids still index train's class list.

@@ -52,7 +52,12 @@ def test_every_experiment_applies_to_its_model(name):
     (dict(model="frame_seg", flow_pretrain_steps=10),
      "--flow_pretrain_steps does not apply to --model=frame_seg; it applies to dff"),
     (dict(model="r3d50", key_range=3),
-     "--key_range does not apply to --model=r3d50; it applies to dff, frame_seg"),
+     "--key_range does not apply to --model=r3d50; it applies to dff, dff_rfcn, frame_seg, "
+     "rfcn"),
+    (dict(model="dff_rfcn", flow_pretrain_steps=10),
+     "--flow_pretrain_steps does not apply to --model=dff_rfcn; it applies to dff"),
+    (dict(model="rfcn", flow_width=0.5),
+     "--flow_width does not apply to --model=rfcn; it applies to dff, dff_rfcn"),
     (dict(model="dff", pretrained="x.pth"), "--pretrained does not apply to --model=dff"),
 ])
 def test_a_setting_that_does_not_apply_is_refused(overrides, message):
