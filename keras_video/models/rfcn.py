@@ -282,6 +282,30 @@ def detector_of(model):
                       stride=rpn.feature_stride, anchor_scales=rpn.anchor_scales)
 
 
+def detector_stages(detect):
+    """The three stages of a `detect_net`, on its own layers: propose(maps) -> rois;
+    score(maps, rois) -> (class scores, boxes) (PSRoI pooling and voting: plain tensor
+    arithmetic, which XLA compiles); select(scores, boxes, maps) -> the detections dict
+    (per-class NMS). detect(maps) == select(*score(maps, propose(maps)), maps)."""
+    info, proposals = detect.get_layer("im_info"), detect.get_layer("proposals")
+    pool_cls, pool_bbox = detect.get_layer("psroi_cls"), detect.get_layer("psroi_bbox")
+    vote, output = detect.get_layer("vote"), detect.get_layer("detections")
+
+    def propose(maps):
+        info_ = info(maps["rpn_cls_prob"])
+        return proposals([maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info_])[0]
+
+    def score(maps, rois):
+        return vote([pool_cls([maps["rfcn_cls"], rois]), pool_bbox([maps["rfcn_bbox"], rois]),
+                     rois])
+
+    def select(scores, boxes, maps):
+        return dict(zip(("boxes", "scores", "labels", "count"),
+                        output([scores, boxes, maps["rpn_cls_prob"]])))
+
+    return propose, score, select
+
+
 def is_detector(model):
     """Whether `model` is a `rfcn` / `dff_rfcn` model (its task net gives maps)."""
     names = [layer.name for layer in model.layers]

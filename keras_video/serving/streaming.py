@@ -83,23 +83,25 @@ def flow_to_feature_grid(flow, grid_shape, stride=FEATURE_STRIDE):
 
 
 class KerasParts:
-    """The engine's network steps on a Keras `dff` / `frame_seg` model, each a
-    tf.function with a fixed input signature (traced once, whatever the stream):
+    """The engine's network steps on a Keras `dff` / `frame_seg` / `dff_rfcn` / `rfcn`
+    model, each a tf.function with a fixed input signature (traced once, whatever the
+    stream):
 
-        key(frame)                            -> (features, probabilities)
-        propagate(frame, key_frame, features) -> probabilities   (learned flow; dff only)
-        propagate_flow(features, grid_flow)   -> probabilities   (a given flow, no scale)
+        key(frame)                            -> (features, OUT)
+        propagate(frame, key_frame, features) -> OUT   (learned flow; dff models only)
+        propagate_flow(features, grid_flow)   -> OUT   (a given flow, no scale)
 
-    Frames are float32 [1, H, W, 3] at the model's size."""
+    OUT is N_task's probabilities, or for a detector the detections of its inference
+    head on N_task's maps (proposals, R-FCN voting, NMS: keras_video.models.rfcn.
+    detector_of), run as a step of its own: `jit_compile` (XLA) applies to the network
+    steps, which it speeds up on a CPU (the flow net's many small layers), not to the
+    head's NMS loops, which XLA cannot compile. Frames are float32 [1, H, W, 3] at the
+    model's size."""
 
     def __init__(self, model, jit_compile=False):
-        self.n_feat, self.n_flow, n_task = dff_parts(model)
+        self.n_feat, self.n_flow, self.n_task = dff_parts(model)
         self.has_flow = self.n_flow is not None
         self.detection = rfcn.is_detector(model)
-        # N_task, and for a detector its inference head on the maps (proposals, R-FCN
-        # voting, NMS): the step's output is the detections.
-        self.n_task = n_task
-        self.head = self._detect_head(rfcn.detector_of(model)) if self.detection else n_task
         self.frame_size = tuple(self.n_feat.input.shape[1:3])
         self.grid = tuple(self.n_feat.output.shape[1:3])
         self.stride = feature_stride(model)
@@ -114,32 +116,42 @@ class KerasParts:
         self._key_step = compiled(self._key, frame)
         self._flow_step = compiled(self._propagate_learned, frame, frame, features)
         self._dis_step = compiled(self._propagate_given, features, grid_flow)
+        self._finish = self._detector(model, jit_compile) if self.detection else (
+            lambda output: output)
 
-    def _detect_head(self, detect):
-        def head(features, training=False):
-            return detect(self.n_task(features, training=training), training=training)
-        return head
+    @staticmethod
+    def _detector(model, jit_compile):
+        """The detector's head in three steps (models.rfcn.detector_stages): proposals
+        and the final NMS as graphs, the PSRoI pooling and voting under `jit_compile`."""
+        propose, score, select = (tf.function(stage, jit_compile=jit)
+                                  for stage, jit in zip(rfcn.detector_stages(
+                                      rfcn.detector_of(model)), (False, jit_compile, False)))
+
+        def detect(maps):
+            return select(*score(maps, propose(maps)), maps)
+        return detect
 
     def _key(self, frame):
         features = self.n_feat(frame, training=False)
-        return features, self.head(features, training=False)
+        return features, self.n_task(features, training=False)
 
     def _propagate_learned(self, frame, key_frame, key_features):
         flow, scale = self.n_flow([frame, key_frame], training=False)
         features = self._warp([key_features, flow]) * scale
-        return self.head(features, training=False)
+        return self.n_task(features, training=False)
 
     def _propagate_given(self, key_features, flow):
-        return self.head(self._warp([key_features, flow]), training=False)
+        return self.n_task(self._warp([key_features, flow]), training=False)
 
     def key(self, frame):
-        return self._key_step(tf.constant(frame))
+        features, output = self._key_step(tf.constant(frame))
+        return features, self._finish(output)
 
     def propagate(self, frame, key_frame, key_features):
-        return self._flow_step(tf.constant(frame), key_frame, key_features)
+        return self._finish(self._flow_step(tf.constant(frame), key_frame, key_features))
 
     def propagate_flow(self, key_features, grid_flow):
-        return self._dis_step(key_features, tf.constant(grid_flow))
+        return self._finish(self._dis_step(key_features, tf.constant(grid_flow)))
 
     def tracing_counts(self):
         """How often each step was traced (1 each after use: nothing retraces per frame)."""

@@ -1,0 +1,217 @@
+"""Deep Feature Flow video object detection benchmark: mAP against speed on held-out
+generated videos in the ILSVRC2015 VID layout.
+
+    PYTHONPATH=. python experiments/dff_detection/benchmark.py
+
+In one run: trains (or re-finds, when finished) the per-frame R-FCN (experiment
+vid_rfcn) and DFF on it (vid_dff_rfcn, starting from the R-FCN's N_feat and N_task,
+kept fixed) under --runs, then detects the held-out test videos (the data set's
+VID_val_videos) frame by frame at batch 1 on the CPU with keras_video.serving.streaming:
+
+    per-frame    the vid_rfcn model, R-FCN on every frame
+    DFF          the vid_dff_rfcn model at key intervals 1, 2, 5, 10, 20
+
+and writes experiments/dff_detection/results.md (the table), results.json and
+map_vs_fps.png (mAP against frames/s, drawn with matplotlib). mAP is ImageNet VID's at
+IoU 0.5, overall and for slow / medium / fast objects (FGFA's motion IoU;
+keras_video.tasks.detection_eval). The theoretical speed-up is from FLOPs
+(keras_video.models.flops): a key frame costs N_feat + N_task, any other frame flow +
+warp + scale + N_task; the detection post-processing (proposals, PSRoI pooling, NMS),
+which every frame pays, is not counted there and is in the measured speed.
+
+Frames/s is the best of --repeats passes over the test videos (the machine is shared:
+the least-disturbed pass is the closest to the engine's own cost); mAP is the same in
+every pass. The network steps are XLA-compiled (--jit, default on, both methods alike);
+the head's proposals and NMS run as TensorFlow graphs.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from keras_video import runtime  # noqa: E402
+
+runtime.start()  # TensorFlow's CPU kernels as the commands choose them
+
+from keras_video import plots, run_dir  # noqa: E402
+from keras_video.data import imagenet_vid  # noqa: E402
+from keras_video.models import flops  # noqa: E402
+from keras_video.models.dff import dff_parts  # noqa: E402
+from keras_video.serving import streaming  # noqa: E402
+from keras_video.tasks import detection  # noqa: E402
+from keras_video.training import configs, trainer  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTERVALS = (1, 2, 5, 10, 20)
+TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
+EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
+
+
+def train_both(runs, overrides):
+    """The per-frame R-FCN first; DFF then starts from its N_feat and N_task. Both read
+    one generated data folder."""
+    dirs, seconds = {}, {}
+    for experiment in EXPERIMENTS:
+        model_dir = os.path.join(runs, experiment)
+        values = {**overrides, "model_dir": model_dir, "data_dir": os.path.join(runs, "data"),
+                  "quiet": True}
+        if experiment == "vid_dff_rfcn":
+            values.setdefault("feature_init", dirs["vid_rfcn"])
+        start = time.time()
+        trainer.train(configs.make_config(experiment, values))
+        seconds[experiment] = time.time() - start
+        print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
+        dirs[experiment] = model_dir
+    return dirs, seconds
+
+
+def theoretical(model):
+    """GFLOPs of a key frame, of a propagated frame, and their ratio (networks only)."""
+    n_feat, n_flow, n_task = dff_parts(model)
+    feat, task, flow = (flops.gflops_per_example(m) for m in (n_feat, n_task, n_flow))
+    h, w, channels = n_feat.output.shape[1:]
+    warp = 2 * h * w * channels * 4 / 1e9 + h * w * channels / 1e9  # bilinear + scale
+    return {"feat_gflops": feat, "task_gflops": task, "flow_gflops": flow,
+            "warp_gflops": warp, "key_gflops": feat + task,
+            "propagate_gflops": flow + warp + task,
+            "frame_speedup": (feat + task) / (flow + warp + task)}
+
+
+def interval_speedup(cost, interval):
+    key, other = cost["key_gflops"], cost["propagate_gflops"]
+    return interval * key / (key + (interval - 1) * other)
+
+
+def run_all(models, records, wnids, intervals, repeats, jit):
+    """Rows (method, interval, mAP by speed, best frames/s of the passes)."""
+    cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,))]
+    cases += [("DFF", streaming.KerasParts(models["vid_dff_rfcn"], jit), tuple(intervals))]
+    rows = []
+    for rep in range(repeats):
+        for method, parts, ks in cases:
+            results, by_motion = detection.evaluate_videos(parts, records, wnids, ks)
+            for k in ks:
+                row = next((r for r in rows if r["method"] == method and r["interval"] == k),
+                           None)
+                if row is None:
+                    row = {"method": method, "interval": k, "fps_passes": [],
+                           **{f"map{s}": results[f"map{s}_k{k}"]
+                              for s in ("", "_slow", "_medium", "_fast")}}
+                    rows.append(row)
+                row["fps_passes"].append(results[f"fps_k{k}"])
+                row["fps"] = max(row["fps_passes"])
+                print(f"pass {rep + 1}/{repeats} {method:9s} k={k:2d}: mAP "
+                      f"{100 * row['map']:.2f} {results[f'fps_k{k}']:.1f} frames/s", flush=True)
+    return rows
+
+
+def plot(rows, path):
+    series, labels = {}, {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        series[method] = ([r["fps"] for r in mine], [100 * r["map"] for r in mine])
+        labels[method] = [f"k={r['interval']}" for r in mine] if method != "per-frame" else []
+    image = plots.tradeoff_plot(series, "frames/s (batch 1, CPU)", "VID mAP@0.5 %",
+                                "DFF R-FCN: mAP vs frames/s, key intervals 1-20", labels)
+    return plots.save_png(image, path)
+
+
+def table(rows, cost, baseline):
+    lines = ["| method | key interval | mAP (%) | slow | medium | fast | drop vs "
+             "per-frame (points) | frames/s | speed-up (measured) | speed-up (FLOPs) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        theory = interval_speedup(cost, r["interval"]) if r["method"] == "DFF" else 1.0
+        lines.append(
+            f"| {r['method']} | {r['interval']} | {100 * r['map']:.2f} | "
+            f"{100 * r['map_slow']:.2f} | {100 * r['map_medium']:.2f} | "
+            f"{100 * r['map_fast']:.2f} | {100 * (baseline['map'] - r['map']):+.2f} | "
+            f"{r['fps']:.1f} | {r['fps'] / baseline['fps']:.2f}x | {theory:.2f}x |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "dff_detection"))
+    parser.add_argument("--intervals", default=",".join(map(str, INTERVALS)))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--jit", type=int, default=1, help="XLA for the network steps "
+                        "(both methods alike; the detection head's NMS runs as a graph)")
+    parser.add_argument("--out", default=HERE)
+    parser.add_argument("--set", action="append", default=[],
+                        help="a setting for both models, NAME=VALUE (see python -m "
+                             "keras_video.train --help), e.g. --set epochs=2")
+    args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        field = configs.setting_fields().get(name)
+        if field is None:
+            raise SystemExit(f"error: --set {item}: no setting {name!r} (see python -m "
+                             "keras_video.train --help)")
+        overrides[name] = (tuple(int(v) for v in value.split(",")) if isinstance(
+            field.default, tuple) else type(field.default)(value))
+    intervals = [int(k) for k in args.intervals.split(",")]
+
+    dirs, train_times = train_both(args.runs, overrides)
+    models = {name: run_dir.RunDir(d).load_best_model() for name, d in dirs.items()}
+    run = run_dir.RunDir(dirs["vid_dff_rfcn"]).read_config()
+    train_cfg = run["train"]
+    records = imagenet_vid.read_image_sets(run["data_root"], train_cfg["test_image_set"])
+    wnids = tuple(run["wnids"])
+    frames = sum(r.num_frames for r in records)
+    print(f"held-out: {len(records)} videos, {frames} frames, from {run['data_root']}")
+
+    bench_start = time.time()
+    rows = run_all(models, records, wnids, intervals, args.repeats, bool(args.jit))
+    cost = theoretical(models["vid_dff_rfcn"])
+    baseline = rows[0]
+    at10 = next((r for r in rows if r["method"] == "DFF" and r["interval"] == 10), None)
+    verdict = {}
+    if at10 is not None:
+        speedup = at10["fps"] / baseline["fps"]
+        drop = 100 * (baseline["map"] - at10["map"])
+        verdict = {"speedup_k10": speedup, "map_drop_k10_points": drop,
+                   "speedup_met": speedup >= TARGET_SPEEDUP, "drop_met": drop <= TARGET_DROP}
+    os.makedirs(args.out, exist_ok=True)
+    plot_path = plot(rows, os.path.join(args.out, "map_vs_fps.png"))
+    text = table(rows, cost, baseline)
+    size = train_cfg["resize"] or [train_cfg["size"]] * 2
+    header = (
+        f"Date {datetime.date.today().isoformat()}; {len(records)} held-out videos, "
+        f"{frames} frames of {size[0]}x{size[1]}, {len(wnids)} classes; N_feat "
+        f"{train_cfg['backbone']} width {train_cfg['width']} -> {train_cfg['feature_width']} "
+        f"channels at stride {train_cfg['output_stride']}, flow net width "
+        f"{train_cfg['flow_width']}; batch 1, XLA {'on' if args.jit else 'off'} for the "
+        f"networks, frames/s best of {args.repeats} passes.\n\n"
+        f"FLOPs per frame (networks): key {cost['key_gflops']:.3f} G (N_feat "
+        f"{cost['feat_gflops']:.3f} + N_task {cost['task_gflops']:.4f}), propagated "
+        f"{cost['propagate_gflops']:.4f} G (flow {cost['flow_gflops']:.4f} + warp/scale "
+        f"{cost['warp_gflops']:.4f} + N_task): {cost['frame_speedup']:.1f}x per propagated "
+        "frame.\n")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(header + "\n" + text + "\n")
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"rows": rows, "flops": cost, "verdict": verdict,
+                   "train_seconds": train_times, "bench_seconds": time.time() - bench_start,
+                   "config": train_cfg}, f, indent=2)
+    print(header)
+    print(text)
+    print(f"plot: {plot_path}")
+    if verdict:
+        print(f"interval 10: {verdict['speedup_k10']:.2f}x per-frame frames/s (target >= "
+              f"{TARGET_SPEEDUP}x: {'met' if verdict['speedup_met'] else 'MISSED'}), mAP "
+              f"drop {verdict['map_drop_k10_points']:+.2f} points (target <= {TARGET_DROP}: "
+              f"{'met' if verdict['drop_met'] else 'MISSED'})")
+    print(f"training {sum(train_times.values()):.0f} s, benchmark "
+          f"{time.time() - bench_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
