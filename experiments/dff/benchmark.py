@@ -45,7 +45,6 @@ from keras_video.models import flops
 from keras_video.serving import streaming
 from keras_video.training import trainer  # noqa: E402
 from keras_video.data import moving_shapes  # noqa: E402
-from keras_video.models.dff import dff_parts  # noqa: E402
 from keras_video.tasks.pictures import confusion_matrix  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,25 +83,6 @@ def true_flow_miou(model, frames, masks, metas, num_classes, interval):
             confusion += confusion_matrix(mask, engine.step(t, frame, flow).output,
                                           num_classes)
     return dff_training.mean_iou(confusion)
-
-
-def theoretical(model):
-    """GFLOPs of a key frame, of a propagated frame, and their ratio."""
-    n_feat, n_flow, n_task = dff_parts(model)
-    feat, task, flow = (flops.gflops_per_example(m) for m in (n_feat, n_task, n_flow))
-    h, w, channels = n_feat.output.shape[1:]
-    # bilinear warp: 4 multiply-adds per output value; the scale field: 1 multiply
-    warp = 2 * h * w * channels * 4 / 1e9 + h * w * channels / 1e9
-    return {"feat_gflops": feat, "task_gflops": task, "flow_gflops": flow,
-            "warp_gflops": warp, "key_gflops": feat + task,
-            "propagate_gflops": flow + warp + task,
-            "frame_speedup": (feat + task) / (flow + warp + task)}
-
-
-def interval_speedup(cost, interval):
-    """Per-frame cost over DFF's mean cost per frame at a key interval."""
-    key, other = cost["key_gflops"], cost["propagate_gflops"]
-    return interval * key / (key + (interval - 1) * other)
 
 
 def run_all(models, frames, masks, num_classes, intervals, repeats, jit):
@@ -150,7 +130,7 @@ def table(rows, cost, baseline):
              "speed-up (measured) | speed-up (FLOPs) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        flops_speedup = (interval_speedup(cost, r["interval"]) if r["mode"] == "dff"
+        flops_speedup = (flops.dff_speedup(cost, r["interval"]) if r["mode"] == "dff"
                          else 1.0 if r["mode"] == "per_frame" else float("nan"))
         lines.append(f"| {r['method']} | {r['interval'] if r['mode'] != 'per_frame' else 1} | "
                      f"{100 * r['miou']:.2f} | {100 * (baseline['miou'] - r['miou']):+.2f} | "
@@ -170,14 +150,7 @@ def main():
                         help="TrainConfig override for both models, NAME=VALUE (ints, "
                              "floats or strings), e.g. --set epochs=2")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        name, value = item.split("=", 1)
-        field = configs.setting_fields().get(name)
-        if field is None:
-            raise SystemExit(f"error: --set {item}: no setting {name!r} (see python -m "
-                             "keras_video.train --help)")
-        overrides[name] = type(field.default)(value)
+    overrides = dict(configs.parse_setting(item) for item in args.set)
     intervals = [int(k) for k in args.intervals.split(",")]
 
     dirs, train_times = train_both(args.runs, overrides)
@@ -194,7 +167,7 @@ def main():
     bench_start = time.time()
     rows = run_all(models, frames, masks, num_classes, intervals, args.repeats,
                    bool(args.jit))
-    cost = theoretical(models["seg_dff"])
+    cost = flops.dff_frame_costs(models["seg_dff"])
     baseline = rows[0]
     # Where the mIoU drop comes from: the same schedule with the true flow.
     true_flow = {k: true_flow_miou(models["seg_dff"], frames, masks, metas, num_classes, k)

@@ -42,7 +42,6 @@ runtime.start()  # TensorFlow's CPU kernels as the commands choose them
 from keras_video import plots, run_dir  # noqa: E402
 from keras_video.data import imagenet_vid  # noqa: E402
 from keras_video.models import flops  # noqa: E402
-from keras_video.models.dff import dff_parts  # noqa: E402
 from keras_video.serving import streaming  # noqa: E402
 from keras_video.tasks import detection  # noqa: E402
 from keras_video.training import configs, trainer  # noqa: E402
@@ -69,23 +68,6 @@ def train_both(runs, overrides):
         print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
         dirs[experiment] = model_dir
     return dirs, seconds
-
-
-def theoretical(model):
-    """GFLOPs of a key frame, of a propagated frame, and their ratio (networks only)."""
-    n_feat, n_flow, n_task = dff_parts(model)
-    feat, task, flow = (flops.gflops_per_example(m) for m in (n_feat, n_task, n_flow))
-    h, w, channels = n_feat.output.shape[1:]
-    warp = 2 * h * w * channels * 4 / 1e9 + h * w * channels / 1e9  # bilinear + scale
-    return {"feat_gflops": feat, "task_gflops": task, "flow_gflops": flow,
-            "warp_gflops": warp, "key_gflops": feat + task,
-            "propagate_gflops": flow + warp + task,
-            "frame_speedup": (feat + task) / (flow + warp + task)}
-
-
-def interval_speedup(cost, interval):
-    key, other = cost["key_gflops"], cost["propagate_gflops"]
-    return interval * key / (key + (interval - 1) * other)
 
 
 def run_all(models, records, wnids, intervals, repeats, jit):
@@ -127,7 +109,7 @@ def table(rows, cost, baseline):
              "per-frame (points) | frames/s | speed-up (measured) | speed-up (FLOPs) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        theory = interval_speedup(cost, r["interval"]) if r["method"] == "DFF" else 1.0
+        theory = flops.dff_speedup(cost, r["interval"]) if r["method"] == "DFF" else 1.0
         lines.append(
             f"| {r['method']} | {r['interval']} | {100 * r['map']:.2f} | "
             f"{100 * r['map_slow']:.2f} | {100 * r['map_medium']:.2f} | "
@@ -148,15 +130,7 @@ def main():
                         help="a setting for both models, NAME=VALUE (see python -m "
                              "keras_video.train --help), e.g. --set epochs=2")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        name, value = item.split("=", 1)
-        field = configs.setting_fields().get(name)
-        if field is None:
-            raise SystemExit(f"error: --set {item}: no setting {name!r} (see python -m "
-                             "keras_video.train --help)")
-        overrides[name] = (tuple(int(v) for v in value.split(",")) if isinstance(
-            field.default, tuple) else type(field.default)(value))
+    overrides = dict(configs.parse_setting(item) for item in args.set)
     intervals = [int(k) for k in args.intervals.split(",")]
 
     dirs, train_times = train_both(args.runs, overrides)
@@ -170,7 +144,7 @@ def main():
 
     bench_start = time.time()
     rows = run_all(models, records, wnids, intervals, args.repeats, bool(args.jit))
-    cost = theoretical(models["vid_dff_rfcn"])
+    cost = flops.dff_frame_costs(models["vid_dff_rfcn"])
     baseline = rows[0]
     at10 = next((r for r in rows if r["method"] == "DFF" and r["interval"] == 10), None)
     verdict = {}

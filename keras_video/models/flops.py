@@ -65,3 +65,26 @@ def model_macs(model):
 def gflops_per_example(model):
     """2 x MACs / 1e9 of one example's forward pass."""
     return 2 * model_macs(model) / 1e9
+
+
+def dff_frame_costs(model):
+    """GFLOPs per frame of a model made of N_feat, a flow net and N_task (dff,
+    dff_rfcn): a key frame (N_feat + N_task), a propagated frame (flow net + bilinear
+    warp and scale field + N_task), and their ratio. A detector's head after N_task
+    (proposals, PSRoI pooling, NMS), paid by every frame, is not counted."""
+    from keras_video.models.dff import dff_parts
+
+    n_feat, n_flow, n_task = dff_parts(model)
+    feat, task, flow = (gflops_per_example(m) for m in (n_feat, n_task, n_flow))
+    h, w, channels = n_feat.output.shape[1:]
+    warp = 2 * h * w * channels * 4 / 1e9 + h * w * channels / 1e9  # 4 taps, then scale
+    return {"feat_gflops": feat, "task_gflops": task, "flow_gflops": flow,
+            "warp_gflops": warp, "key_gflops": feat + task,
+            "propagate_gflops": flow + warp + task,
+            "frame_speedup": (feat + task) / (flow + warp + task)}
+
+
+def dff_speedup(costs, interval):
+    """The per-frame model's cost over DFF's mean cost per frame at a key interval."""
+    key, other = costs["key_gflops"], costs["propagate_gflops"]
+    return interval * key / (key + (interval - 1) * other)

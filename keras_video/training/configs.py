@@ -492,6 +492,21 @@ def setting_fields():
     return fields
 
 
+def parse_setting(text):
+    """("name", value) of a "NAME=VALUE" setting as a script's --set gives it, the
+    value of the setting's type (a tuple from "1,2,3"); an unknown name is an error."""
+    name, _, value = text.partition("=")
+    field = setting_fields().get(name)
+    if field is None:
+        raise ValueError(f"{text}: no setting {name!r} (see python -m keras_video.train "
+                         "--help)")
+    if isinstance(field.default, tuple):
+        return name, tuple(int(v) for v in value.split(",") if v)
+    if isinstance(field.default, bool):
+        return name, value.lower() in ("1", "true", "yes")
+    return name, type(field.default)(value) if field.default is not None else value
+
+
 def models_of(name):
     """The registered models setting `name` applies to (None: every model)."""
     from keras_video.models import model_arguments, model_names

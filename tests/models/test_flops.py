@@ -1,6 +1,7 @@
 """The MAC counter against hand counts and a published figure."""
 
 import keras
+import pytest
 
 from keras_video.models import flops
 from keras_video.models.resnet2d import resnet_classifier
@@ -22,3 +23,17 @@ def test_resnet18_matches_the_published_1_8_gmacs():
     # torchvision / the ResNet paper: 1.8 GFLOPs (multiply-adds) at 224x224.
     macs = flops.model_macs(resnet_classifier(18, (224, 224, 3), 1000))
     assert abs(macs / 1e9 - 1.814) < 0.005, macs
+
+
+def test_dff_costs_count_a_key_frame_and_a_propagated_frame():
+    from keras_video.models import build_model
+
+    model = build_model("dff", num_classes=3, input_shape=(64, 64, 3), width=0.125,
+                        feature_width=16, flow_width=0.125)
+    costs = flops.dff_frame_costs(model)
+    assert costs["key_gflops"] == pytest.approx(costs["feat_gflops"] + costs["task_gflops"])
+    assert costs["frame_speedup"] == pytest.approx(costs["key_gflops"]
+                                                   / costs["propagate_gflops"])
+    # Interval 1: every frame a key frame; a long interval tends to the per-frame ratio.
+    assert flops.dff_speedup(costs, 1) == pytest.approx(1.0)
+    assert 1.0 < flops.dff_speedup(costs, 10) < costs["frame_speedup"]

@@ -89,3 +89,13 @@ def test_train_help_lists_the_settings_by_group_with_their_models():
     assert "applies to: c3d\n" in out  # --batch_norm
     assert out.index("model settings:") < out.index("--batch_norm") < out.index(
         "optimisation settings:")
+
+
+def test_parse_setting_gives_the_settings_type():
+    assert configs.parse_setting("epochs=3") == ("epochs", 3)
+    assert configs.parse_setting("lr=0.5") == ("lr", 0.5)
+    assert configs.parse_setting("anchor_scales=2,4,8") == ("anchor_scales", (2, 4, 8))
+    assert configs.parse_setting("ohem=false") == ("ohem", False)
+    assert configs.parse_setting("backbone=resnet50") == ("backbone", "resnet50")
+    with pytest.raises(ValueError, match="^nope=1: no setting 'nope'"):
+        configs.parse_setting("nope=1")
