@@ -16,6 +16,33 @@ dff_rfcn), PATH is a video processed frame by frame with the streaming engine
 or with the detected boxes, class names and scores drawn, and the key frames framed in
 white and marked "KEY"; --detections writes one JSON line a frame with its boxes; the
 JSON line printed per video gives frames/s.
+
+A classification or regression run (cnn_lstm, c3d, r3d*, r2plus1d*, frame_cnn) also
+runs live, on a camera, a stream, or a file read as if live (keras_video.serving.live):
+
+    python -m keras_video.predict --model_dir D --source=0 [--stride=N] [--smooth=K] \
+        [--top_k=5] [--output=out.mp4] [--display] [--max_seconds=S] [--read_timeout=10]
+
+SOURCE: a camera index, a stream URL (rtsp://, http://), or a video file delivered at
+its frame rate. One JSON line per window, {"time", "frame", "top" (regression:
+"value"), "latency_ms", "dropped"}, then a summary line {"summary": true, "windows",
+"frames", "dropped", "mean_latency_ms", "fps", ...}; --output writes the video with the
+running label drawn, --display shows it where there is a display (q ends the run).
+With --cache_features a cnn_lstm run's frame CNN runs once per frame, from its
+best.keras, and only its LSTM over each window (live.CnnLstmStreamer).
+A source that gives no frame for --read_timeout seconds ends with
+`error: SOURCE: no frame for N s`.
+
+And over a long video, the timeline of its windows (keras_video.serving.timeline):
+
+    python -m keras_video.predict --model_dir D --timeline video.mp4 [--stride=N] \
+        [--smooth=K] [--timeline_format=json|csv] [--output=timeline.json]
+
+the segments where the smoothed top label holds (start s, end s, label, mean score),
+written to --output (and the picture of the scores over time beside it, .png) or printed.
+
+--model_dir may name a .tflite file (keras_video.export --format=tflite) instead: it runs
+with the meta.json of the folder it lies in, for video files, --source and --timeline.
 """
 
 import json
@@ -26,13 +53,11 @@ import sys
 from keras_video.commands import cli
 
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from keras_video import run_dir
-from keras_video.serving import export
+from keras_video.serving import live, timeline
 from keras_video.data import decode, pipeline
-from keras_video.data.pipeline import ClipSpec
 from keras_video.tasks import pictures
 
 
@@ -51,22 +76,44 @@ def define_flags():
     flags.DEFINE_integer("key_interval", 10,
                          "segmentation: a key frame every this many frames")
     flags.DEFINE_string("output", None, "segmentation / detection: write the overlaid "
-                        "video here (.mp4: mp4v, else MJPG); one input only")
+                        "video here (.mp4: mp4v, else MJPG), one input only; --source: "
+                        "the video with the running label; --timeline: the timeline "
+                        "(.json or .csv) and its picture beside it (.png)")
     flags.DEFINE_float("alpha", 0.5, "segmentation: opacity of the class colours")
     flags.DEFINE_string("detections", None, "detection: write every frame's detections "
                         "here, one JSON line a frame (path, frame, key, detections: box "
                         "x1 y1 x2 y2 in the video's pixels, class, score)")
     flags.DEFINE_float("min_score", 0.3, "detection: the lowest score drawn and written")
+    flags.DEFINE_string("source", None, "live: a camera index (0), a stream URL "
+                        "(rtsp://..., http://...) or a video file read as if live (at its "
+                        "frame rate); one JSON line per window")
+    flags.DEFINE_string("timeline", None, "a long video: scores window by window and the "
+                        "segments where the smoothed top label holds")
+    flags.DEFINE_integer("stride", None, "--source / --timeline: a window every this many "
+                         "frames (default: half a window)")
+    flags.DEFINE_integer("smooth", 1, "--source / --timeline: scores averaged over this "
+                         "many windows (live: the last ones; timeline: centred)")
+    flags.DEFINE_boolean("display", False, "--source: show the labelled video in a window "
+                         "(where there is a display; q ends the run)")
+    flags.DEFINE_float("max_seconds", None, "--source: end after this much stream time")
+    flags.DEFINE_float("read_timeout", live.DEFAULT_READ_TIMEOUT,
+                       "--source: seconds without a frame after which the run ends with an "
+                       "error")
+    flags.DEFINE_boolean("cache_features", False, "--source, a cnn_lstm run: its frame "
+                         "CNN once per frame and its LSTM over each window's cached "
+                         "features (from the run's best.keras), not the whole window "
+                         "through the SavedModel")
+    flags.DEFINE_enum("timeline_format", None, list(timeline.FORMATS),
+                      "--timeline: json or csv (default: from --output's ending, else json)")
 
 
 class Predictor:
-    """Runs the exported `serve` signature on decoded clips."""
+    """Runs the exported `serve` signature on decoded clips: a run's SavedModel, or a
+    .tflite file of it (model_dir ending in .tflite; the meta.json beside it)."""
 
     def __init__(self, model_dir):
-        export_dir = run_dir.export_dir_of(model_dir)
-        self.meta = export.load_meta(export_dir)
-        self.clip = ClipSpec(**self.meta["clip"]).for_eval()
-        self.serve = tf.saved_model.load(export_dir).signatures["serve"]
+        self.scorer, self.meta = live.load_scorer(model_dir)
+        self.clip = live.eval_clip(self.meta)
 
     def __call__(self, path, top_k=5):
         clip = self.clip
@@ -75,12 +122,10 @@ class Predictor:
         else:  # RGB frames at the decode size: serve converts to gray and crops
             frames = decode.read_clip(path, clip.num_frames, clip.sampling, clip.stride,
                                       None, clip.decode_size)
-        out = self.serve(frames=tf.constant(frames[None]))["predictions"].numpy()[0]
+        out = self.scorer(frames[None])[0]
         if self.meta["task"] == "regression":
             return float(out[0])
-        names = self.meta["class_names"]
-        best = np.argsort(-out)[:top_k]
-        return [{"class": names[i], "score": float(out[i])} for i in best]
+        return live.top_classes(out, self.meta["class_names"], top_k)
 
 
 class StreamPredictor:
@@ -178,20 +223,37 @@ def _video_writer(path, fps, size):
 
 
 def _export_meta(model_dir):
-    return export.load_meta(run_dir.export_dir_of(model_dir))
+    return live.export_meta(model_dir)
 
 
 def main(argv):
     paths = argv[1:]
-    if not paths:
-        raise ValueError("give one or more video files or frame folders to predict")
     FLAGS = flags.FLAGS
+    given = [name for name, on in (("--source", FLAGS.source is not None),
+                                   ("--timeline", FLAGS.timeline is not None),
+                                   ("video files", bool(paths))) if on]
+    if not given:
+        raise ValueError("give one or more video files or frame folders to predict, "
+                         "--source (live) or --timeline VIDEO")
+    if len(given) > 1:
+        raise ValueError(f"give one of --source, --timeline and video files, not "
+                         f"{' and '.join(given)}")
     meta = _export_meta(FLAGS.model_dir)
     if meta.get("task") in ("segmentation", "detection"):
+        if live.is_tflite(FLAGS.model_dir) or not paths:
+            raise ValueError(f"{FLAGS.model_dir}: a {meta['task']} run is predicted from "
+                             "its SavedModel on video files, frame by frame; --source, "
+                             "--timeline and .tflite files are for clip models")
         return _stream(paths, meta)
+    if FLAGS.source is not None:
+        return _live(meta)
+    if FLAGS.timeline is not None:
+        return _timeline(meta)
     if FLAGS.output or FLAGS.detections:
-        raise ValueError("--output and --detections are for segmentation and detection "
-                         f"runs; {FLAGS.model_dir} is a {meta.get('task')} model")
+        raise ValueError("--output and --detections with video files are for "
+                         f"segmentation and detection runs; {FLAGS.model_dir} is a "
+                         f"{meta.get('task')} model (--output goes with --source or "
+                         "--timeline)")
     predictor = Predictor(FLAGS.model_dir)
     _print_lines(paths, lambda path: {"prediction": predictor(path, FLAGS.top_k)})
 
@@ -228,6 +290,48 @@ def _stream(paths, meta):
     finally:
         if frames_out is not None:
             frames_out.close()
+
+
+def _live(meta):
+    """--source: one JSON line per scored window, then the summary line."""
+    FLAGS = flags.FLAGS
+    if FLAGS.cache_features:
+        scorer = live.CnnLstmStreamer.from_run(FLAGS.model_dir, live.eval_clip(meta))
+    else:
+        scorer, meta = live.load_scorer(FLAGS.model_dir)
+    recognizer = live.LiveRecognizer.from_meta(
+        scorer, meta, stride=FLAGS.stride, smooth=FLAGS.smooth,
+        read_timeout=FLAGS.read_timeout, max_seconds=FLAGS.max_seconds)
+    display = FLAGS.display
+    if display:
+        display, why = live.display_available()
+        if not display:
+            print(f"warning: --display: {why}; not showing the video", file=sys.stderr)
+    run = recognizer.run(FLAGS.source, output=FLAGS.output, display=display)
+    try:
+        for result in run:
+            print(json.dumps(recognizer.line(result, FLAGS.top_k)), flush=True)
+    except KeyboardInterrupt:
+        run.stop("interrupted")
+    print(json.dumps(run.summary()), flush=True)
+
+
+def _timeline(meta):
+    """--timeline: the timeline to --output (and its picture beside it), or printed."""
+    FLAGS = flags.FLAGS
+    if FLAGS.output is not None:
+        live.check_output_folder(FLAGS.output)  # before the whole video is scored
+    scorer, meta = live.load_scorer(FLAGS.model_dir)
+    result = timeline.build(FLAGS.timeline, scorer, live.eval_clip(meta), meta["task"],
+                            meta.get("class_names"), FLAGS.stride, FLAGS.smooth)
+    fmt = FLAGS.timeline_format
+    if FLAGS.output is None:
+        sys.stdout.write(timeline.render(result, fmt or "json"))
+        return
+    picture = timeline.write(result, FLAGS.output, fmt)
+    print(json.dumps({"path": FLAGS.timeline, "output": FLAGS.output, "plot": picture,
+                      "windows": len(result.starts), "segments": len(result.segments)}),
+          flush=True)
 
 
 def run():
