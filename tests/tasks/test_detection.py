@@ -1,5 +1,5 @@
 """Video object detection end to end on the generated ILSVRC2015-layout data: train
---model=rfcn then --model=dff_rfcn from it (a --classes subset), evaluate's mAP by
+--model=rfcn then --model=dff_rfcn from it (on a --classes subset), evaluate's mAP by
 speed, predict's box overlay, the losses' fit of one batch, the engine's key frames
 equal to the per-frame detector, and the GPU recipes for one step."""
 
@@ -33,19 +33,28 @@ def vid_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rfcn_run(tmp_path_factory, vid_root):
+def subset(tmp_path_factory):
+    """A user's own classes: two of the three generated ones, by name and by WordNet id."""
+    path = tmp_path_factory.mktemp("classes") / "classes.txt"
+    path.write_text(f"# the classes to detect\nairplane\n{imagenet_vid.WNIDS[2]}\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def rfcn_run(tmp_path_factory, vid_root, subset):
     model_dir = tmp_path_factory.mktemp("rfcn_run")
     result = run_module("keras_video.train", "--model=rfcn", f"--model_dir={model_dir}",
-                        f"--data=imagenet_vid:{vid_root}", *TINY)
+                        f"--data=imagenet_vid:{vid_root}", f"--classes={subset}", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return str(model_dir), result.stdout
 
 
 @pytest.fixture(scope="module")
-def dff_run(tmp_path_factory, vid_root, rfcn_run):
+def dff_run(tmp_path_factory, vid_root, rfcn_run, subset):
     model_dir = tmp_path_factory.mktemp("dff_rfcn_run")
     result = run_module("keras_video.train", "--model=dff_rfcn", f"--model_dir={model_dir}",
-                        f"--data=imagenet_vid:{vid_root}", f"--feature_init={rfcn_run[0]}",
+                        f"--data=imagenet_vid:{vid_root}", f"--classes={subset}",
+                        f"--feature_init={rfcn_run[0]}",
                         "--freeze_feature", "--flow_width=0.125", "--eval_key_intervals=1,4",
                         *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -67,6 +76,9 @@ def test_rfcn_and_dff_rfcn_train_evaluate_and_export(rfcn_run, dff_run):
     with open(os.path.join(dff_run[0], "export", "meta.json")) as f:
         meta = json.load(f)
     assert meta["task"] == "detection" and meta["model"] == "dff_rfcn"
+    # --classes: the two classes of the file, in its order, and only they are scored.
+    assert meta["class_names"] == ["airplane", "bear"]
+    assert meta["wnids"] == [imagenet_vid.WNIDS[0], imagenet_vid.WNIDS[2]]
     assert sorted(meta["signatures"]) == ["feature", "per_frame", "propagate",
                                           "propagate_flow", "task"]
     assert "key interval 4  : mAP" in dff_run[1]
@@ -109,7 +121,7 @@ def test_predict_writes_the_box_overlay_and_detections(dff_run, vid_root, tmp_pa
         frames = [json.loads(text) for text in f]
     assert [f["frame"] for f in frames] == list(range(12))
     assert [f["key"] for f in frames] == [i % 4 == 0 for i in range(12)]
-    classes = set(imagenet_vid.CLASS_NAMES[:3])
+    classes = {"airplane", "bear"}
     for frame in frames:
         for found in frame["detections"]:
             x1, y1, x2, y2 = found["box"]
