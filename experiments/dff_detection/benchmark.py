@@ -10,6 +10,8 @@ VID_val_videos) frame by frame at batch 1 on the CPU with keras_video.serving.st
 
     per-frame    the vid_rfcn model, R-FCN on every frame
     DFF          the vid_dff_rfcn model at key intervals 1, 2, 5, 10, 20
+    DFF + DIS    its N_feat and N_task with OpenCV's DIS optical flow in place of its
+                 flow net (no scale field): what better flow alone gives
 
 and writes experiments/dff_detection/results.md (the table), results.json and
 map_vs_fps.png (mAP against frames/s, drawn with matplotlib). mAP is ImageNet VID's at
@@ -72,12 +74,15 @@ def train_both(runs, overrides):
 
 def run_all(models, records, wnids, intervals, repeats, jit):
     """Rows (method, interval, mAP by speed, best frames/s of the passes)."""
-    cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,))]
-    cases += [("DFF", streaming.KerasParts(models["vid_dff_rfcn"], jit), tuple(intervals))]
+    dff = streaming.KerasParts(models["vid_dff_rfcn"], jit)
+    cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,), None),
+             ("DFF", dff, tuple(intervals), "dff"),
+             ("DFF + DIS", dff, tuple(k for k in intervals if k > 1), "dis")]
     rows = []
     for rep in range(repeats):
-        for method, parts, ks in cases:
-            results, by_motion = detection.evaluate_videos(parts, records, wnids, ks)
+        for method, parts, ks, mode in cases:
+            results, by_motion = detection.evaluate_videos(parts, records, wnids, ks,
+                                                           mode=mode)
             for k in ks:
                 row = next((r for r in rows if r["method"] == method and r["interval"] == k),
                            None)
@@ -109,12 +114,14 @@ def table(rows, cost, baseline):
              "per-frame (points) | frames/s | speed-up (measured) | speed-up (FLOPs) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        theory = flops.dff_speedup(cost, r["interval"]) if r["method"] == "DFF" else 1.0
+        theory = (flops.dff_speedup(cost, r["interval"]) if r["method"] == "DFF" else
+                  1.0 if r["method"] == "per-frame" else float("nan"))
         lines.append(
             f"| {r['method']} | {r['interval']} | {100 * r['map']:.2f} | "
             f"{100 * r['map_slow']:.2f} | {100 * r['map_medium']:.2f} | "
             f"{100 * r['map_fast']:.2f} | {100 * (baseline['map'] - r['map']):+.2f} | "
-            f"{r['fps']:.1f} | {r['fps'] / baseline['fps']:.2f}x | {theory:.2f}x |")
+            f"{r['fps']:.1f} | {r['fps'] / baseline['fps']:.2f}x | "
+            + ("-" if theory != theory else f"{theory:.2f}x") + " |")
     return "\n".join(lines)
 
 

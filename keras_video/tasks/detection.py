@@ -289,13 +289,15 @@ class DetectionTraining(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def evaluate_videos(model, records, wnids, intervals, progress=None):
+def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
     """Held-out detection by the streaming engine: for each key interval, ImageNet VID
     mAP overall and by motion speed, and frames/s (network and post-processing time per
     frame, decoding excluded). `model`: a Keras rfcn / dff_rfcn model or its parts
     (streaming.KerasParts / SavedModelParts). Returns {"map_k{k}", "map_slow_k{k}",
     "map_medium_k{k}", "map_fast_k{k}", "fps_k{k}", ...} and per interval the
-    by-motion results (detection_eval.vid_map_by_motion) under "by_motion"."""
+    by-motion results (detection_eval.vid_map_by_motion) under "by_motion". `mode`:
+    the engine's way to the frames between key frames (streaming.MODES); default "dff"
+    where the model has a flow net, else "per_frame" (interval 1 is always per-frame)."""
     parts = model if isinstance(model, (streaming.KerasParts, streaming.SavedModelParts)) \
         else streaming.KerasParts(model)
     videos = []
@@ -306,8 +308,9 @@ def evaluate_videos(model, records, wnids, intervals, progress=None):
         videos.append((frames, truth, imagenet_vid.motion_iou(truth)[0]))
     results, by_motion = {}, {}
     for interval in intervals:
-        mode = "per_frame" if interval == 1 or not parts.has_flow else "dff"
-        engine = streaming.StreamingEngine(parts, mode, interval, output="detections")
+        how = "per_frame" if interval == 1 else mode or (
+            "dff" if parts.has_flow else "per_frame")
+        engine = streaming.StreamingEngine(parts, how, interval, output="detections")
         engine.warmup()
         detections, truths, mious, seconds = [], [], [], 0.0
         for frames, truth, motion in videos:

@@ -187,11 +187,17 @@ def test_frame_seg_model_and_bad_arguments(model):
         streaming.StreamingEngine(model, "dff").step(1, np.zeros(SIZE, np.uint8))
 
 
-@pytest.mark.parametrize("mode", ["dff", "dis", "per_frame"])
-def test_the_saved_model_alone_streams_as_the_keras_model(model, frames, mode, tmp_path):
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
     from keras_video.serving import export
 
-    folder = export.export_dff(model, str(tmp_path / "export"), ["a", "b", "c"])
+    return export.export_dff(model, str(tmp_path_factory.mktemp("export") / "export"),
+                             ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("mode", ["dff", "dis", "per_frame"])
+def test_the_saved_model_alone_streams_as_the_keras_model(model, frames, mode, exported):
+    folder = exported
     keras_engine = streaming.StreamingEngine(model, mode, key_interval=3)
     served = streaming.StreamingEngine.from_export(folder, mode, key_interval=3)
     assert served.grid == keras_engine.grid and served.stride == keras_engine.stride

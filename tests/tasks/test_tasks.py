@@ -17,14 +17,17 @@ from keras_video.training import trainer
 
 
 def test_registry():
-    assert tasks.task_names() == ["classification", "regression", "segmentation"]
+    assert tasks.task_names() == ["classification", "detection", "regression",
+                                  "segmentation"]
     assert tasks.task_of_model("dff") is tasks.VideoSegmentation
+    assert tasks.task_of_model("dff_rfcn") is tasks.VideoDetection
+    assert tasks.task_of_model("rfcn") is tasks.VideoDetection
     assert tasks.task_of_model("frame_seg") is tasks.VideoSegmentation
     assert tasks.task_of_model("r3d18") is None  # a clip model: chosen by its data
     with pytest.raises(ValueError, match="already registered"):
         tasks.register_task(tasks.ClipRegression)
-    with pytest.raises(ValueError, match="unknown task 'detection'"):
-        tasks.get_task("detection")
+    with pytest.raises(ValueError, match="unknown task 'tracking'"):
+        tasks.get_task("tracking")
 
 
 def test_the_data_chooses_the_clip_task(oscillation_videos, class_videos, tmp_path):
