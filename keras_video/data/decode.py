@@ -563,12 +563,7 @@ def _opencv_frames_at(path, wanted, size, declared):
         wanted = iter(wanted)
         j, i = next(wanted, None), 0
         while j is not None:
-            if not cap.grab():
-                if i == 0:
-                    raise BadSampleError(path, "video has zero decodable frames")
-                raise BadSampleError(
-                    path, f"truncated or corrupt: decoding stopped at frame {i} of the "
-                    f"{declared} the container declares")
+            _grab(cap, path, i, declared)
             if i == j:
                 ok, frame = cap.retrieve()
                 if not ok or frame is None:
@@ -676,6 +671,16 @@ def _jpeg_packets(cap, size, grayscale):
     return _jpeg_decoder(shape, size, grayscale)[0]
 
 
+def _grab(cap, path, index, declared):
+    """Advances OpenCV's capture to frame `index`; a video that stops first is a
+    BadSampleError naming the file and where it stopped."""
+    if not cap.grab():
+        if index == 0:
+            raise BadSampleError(path, "video has zero decodable frames")
+        raise BadSampleError(path, f"truncated or corrupt: decoding stopped at frame "
+                                   f"{index} of the {declared} the container declares")
+
+
 def _video_frames(path, pick, size, grayscale, packets):
     """The frames pick(frame count) of a video, each resized to `size`, BGR or gray;
     pick=None: every frame that decodes.
@@ -712,12 +717,7 @@ def _video_frames(path, pick, size, grayscale, packets):
         wanted = set(int(i) for i in idx)
         frames = {}
         for i in range(int(idx.max()) + 1):
-            if not cap.grab():
-                if i == 0:
-                    raise BadSampleError(path, "video has zero decodable frames")
-                raise BadSampleError(
-                    path, f"truncated or corrupt: decoding stopped at frame {i} of the "
-                    f"{declared} the container declares")
+            _grab(cap, path, i, declared)
             if i in wanted:
                 frames[i] = decoded(retrieve(i))
         return [frames[int(i)] for i in idx]
