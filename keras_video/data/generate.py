@@ -500,6 +500,32 @@ def write_vid(out_dir, num_train_videos, num_val_videos, seed, frames=30, size=1
                         unit="item")
 
 
+def vid_meta(root, video):
+    """The generator's own description (vid_synthetic.video_meta) of `video` (a
+    VID_val_videos / VID_train_15frames record's video, e.g. "val/ILSVRC2015_val_
+    00003000") of a set `write_vid` wrote under `root`: the ground truth beyond the
+    annotations, e.g. the exact flow between two frames (moving_shapes.flow_between)."""
+    path = os.path.join(root, MANIFEST)
+    try:
+        with open(path) as f:
+            args = json.load(f)["args"]
+    except (OSError, ValueError, KeyError) as e:
+        raise GenerateError(f"{path}: no generator arguments to redraw {video} from "
+                            f"({e})") from None
+    if args.get("dataset") != "vid":
+        raise GenerateError(f"{path}: not a generated vid set (dataset "
+                            f"{args.get('dataset')!r})")
+    for split in ("train", "val"):
+        prefix = vid_name(split, 0)[:-len("00000000")]
+        tail = video[len(prefix):]
+        if video.startswith(prefix) and len(tail) == 8 and tail.isdigit():
+            spec = vid_synthetic.VidSpec(height=args["size"][0], width=args["size"][1],
+                                         num_frames=args["frames"],
+                                         num_classes=args["classes"])
+            return vid_synthetic.video_meta(args["seed"], int(tail) // 1000, spec, split)
+    raise GenerateError(f"{path}: {video!r} is not a video name write_vid gives")
+
+
 def _write_vid_command(out_dir, num, seed, fmt=None, progress=True, num_val=10,
                        num_det=None, frames=30, size=128, classes=3):
     """write_vid in the form of Generator.write (fmt: vid takes no --format)."""

@@ -53,7 +53,8 @@ import numpy as np
 from keras_video.data import imagenet_vid
 from keras_video.data import moving_shapes as shapes
 
-SPLITS = ("train", "val", "det")  # the draw of video k of a split: (seed, split, k)
+SPLITS = ("train", "val", "det")
+MAX_CLASSES = min(len(shapes.SHAPE_CLASSES), len(imagenet_vid.WNIDS))  # a shape family each  # the draw of video k of a split: (seed, split, k)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +88,8 @@ class VidSpec:
     window: int = imagenet_vid.MOTION_WINDOW  # frames each side, for the motion IoU
 
     def __post_init__(self):
-        limit = min(len(shapes.SHAPE_CLASSES), len(imagenet_vid.WNIDS))
-        if not 1 <= self.num_classes <= limit:
-            raise ValueError(f"--classes must be between 1 and {limit} (object classes, "
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise ValueError(f"--classes must be between 1 and {MAX_CLASSES} (object classes, "
                              f"one shape family each), got {self.num_classes}")
         if self.num_frames < 1:
             raise ValueError(f"need at least 1 frame, got {self.num_frames}")

@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_video.data import decode, generate, imagenet_vid
+from keras_video.data import decode, generate, imagenet_vid, vid_synthetic
 from keras_video.layers import PSRoIPooling, RPNProposals, box_ops
 from keras_video.layers import detection_targets as targets
 from keras_video.models import build_model, rfcn
@@ -289,7 +289,8 @@ class DetectionTraining(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
+def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None,
+                    given_flow=None):
     """Held-out detection by the streaming engine: for each key interval, ImageNet VID
     mAP overall and by motion speed, and frames/s (network and post-processing time per
     frame, decoding excluded). `model`: a Keras rfcn / dff_rfcn model or its parts
@@ -297,7 +298,10 @@ def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
     "map_medium_k{k}", "map_fast_k{k}", "fps_k{k}", ...} and per interval the
     by-motion results (detection_eval.vid_map_by_motion) under "by_motion". `mode`:
     the engine's way to the frames between key frames (streaming.MODES); default "dff"
-    where the model has a flow net, else "per_frame" (interval 1 is always per-frame)."""
+    where the model has a flow net, else "per_frame" (interval 1 is always per-frame).
+    `given_flow(record, t, key)`: the flow from frame t to its key frame in pixels of
+    the model's input (e.g. the generator's ground truth, generate.vid_meta), used in
+    place of the mode's on every propagated frame."""
     parts = model if isinstance(model, (streaming.KerasParts, streaming.SavedModelParts)) \
         else streaming.KerasParts(model)
     videos = []
@@ -305,7 +309,7 @@ def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
         frames = [read_frame(record.image_path(i)) for i in range(record.num_frames)]
         truth = [imagenet_vid.read_annotation(record.annotation_path(i), wnids)
                  for i in range(record.num_frames)]
-        videos.append((frames, truth, imagenet_vid.motion_iou(truth)[0]))
+        videos.append((record, frames, truth, imagenet_vid.motion_iou(truth)[0]))
     results, by_motion = {}, {}
     for interval in intervals:
         how = "per_frame" if interval == 1 else mode or (
@@ -313,8 +317,12 @@ def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
         engine = streaming.StreamingEngine(parts, how, interval, output="detections")
         engine.warmup()
         detections, truths, mious, seconds = [], [], [], 0.0
-        for frames, truth, motion in videos:
-            for frame, result in zip(frames, engine.run(frames)):
+        for record, frames, truth, motion in videos:
+            for index, frame in enumerate(frames):
+                key = index - index % engine.key_interval
+                flow = None if given_flow is None or key == index else given_flow(
+                    record, index, key)
+                result = engine.step(index, frame, flow=flow)
                 found = dict(result.output)
                 found["boxes"] = resize_boxes(found["boxes"], engine.frame_size,
                                               frame.shape[:2])
@@ -330,7 +338,7 @@ def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None):
         for speed in ("slow", "medium", "fast"):
             results[f"map_{speed}_k{interval}"] = float(scores[speed]["mAP"])
         results[f"fps_k{interval}"] = len(detections) / seconds
-    results["frames"] = sum(len(v[0]) for v in videos)
+    results["frames"] = sum(len(v[1]) for v in videos)
     return results, by_motion
 
 
@@ -401,13 +409,14 @@ class VideoDetection(Task):
             1, len(self.splits.train) // self._batch_size())
 
     def build_model(self):
-        model = build_model(self.config.model.name, **self.model_config)
+        model = self.model = build_model(self.config.model.name, **self.model_config)
         dff = self.config.dff
         if dff.feature_init:  # the paper starts DFF from the per-frame detector
             print(dff_training.load_feature_task(model, dff.feature_init))
             if dff.freeze_feature:
                 n_feat, _, n_task = dff_parts(model)
-                n_feat.trainable = n_task.trainable = False
+                n_feat.trainable = False
+                n_task.trainable = dff.train_task
         return model
 
     def compile(self, model, steps_per_epoch):
@@ -426,8 +435,35 @@ class VideoDetection(Task):
         return [DetectionPictures(os.path.join(logs_dir, "images"), model,
                                   self.splits.test, self.class_names)]
 
+    def pretrain_flow(self):
+        """The flow net alone on the ground-truth flow of freshly drawn synthetic VID
+        videos (vid_synthetic at the frames' size), whatever the training data: DFF's
+        FlowNet learns on Flying Chairs before it learns on ImageNet VID. Held out:
+        videos of the generator's "val" stream under another seed."""
+        config = self.config
+        height, width = self.size
+        spec = vid_synthetic.VidSpec(
+            height=height, width=width, num_frames=max(config.data.frames,
+                                                       config.dff.key_range + 1),
+            num_classes=vid_synthetic.MAX_CLASSES)  # every shape family: varied motion
+        seed, clips = config.runtime.seed, config.dff.flow_pretrain_clips
+
+        def held_out(grid, stride):
+            metas = (vid_synthetic.video_meta(seed + 4, k, spec, "val")
+                     for k in range(max(1, clips // 20)))
+            return dff_training.flow_pairs(metas, seed + 4, grid, stride,
+                                           key_range=config.dff.key_range)
+
+        return dff_training.pretrain_flow(
+            config, self.model, os.path.join(self.output_dir,
+                                             dff_training.FLOW_PRETRAIN_WEIGHTS),
+            (vid_synthetic.video_meta(seed + 3, k, spec) for k in range(clips)), held_out)
+
     def fit(self, fitted, callbacks, steps_per_epoch):
         opt = self.config.optimization
+        self.flow_stats = None
+        if self.config.model.name == "dff_rfcn" and self.config.dff.flow_pretrain_steps > 0:
+            self.flow_stats = self.pretrain_flow()
         val = self.splits.val or self.splits.train[:self._batch_size()]
         validation_steps = max(1, len(val) // self._batch_size())
         return fitted.fit(self._dataset(self.splits.train, True),
@@ -441,6 +477,7 @@ class VideoDetection(Task):
         results, self.by_motion = evaluate_videos(best, self.splits.test, self.splits.wnids,
                                                   self.intervals)
         results["eval_seconds"] = time.time() - start
+        results.update(getattr(self, "flow_stats", None) or {})
         return results, detection_picture(best, self.splits.test, self.class_names)
 
     def export(self, best, folder):

@@ -33,6 +33,7 @@ from keras_video.tasks import pictures
 from keras_video.tasks.pictures import clip_montage, confusion_matrix
 
 DATA = "synthetic:segmentation"
+FLOW_PRETRAIN_WEIGHTS = "flow_pretrain.weights.h5"  # in the run folder: a rerun reuses it
 
 
 # --- data ----------------------------------------------------------------------------
@@ -137,12 +138,14 @@ def _jpeg(frame, quality):
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
 
 
-def flow_pairs(num_clips, seed, spec, grid, stride, frames_per_clip=5, key_range=9,
+def flow_pairs(metas, seed, grid, stride, frames_per_clip=5, key_range=9,
                jpeg_quality=(80, 95)):
-    """Flow pre-training data from fresh clips, as FlowNet's Flying Chairs: every clip of
-    `moving_shapes.sample_metas(num_clips, seed, spec)` gives `frames_per_clip` frames
-    within key_range + 1 consecutive ones (rendered, then JPEG-compressed at a random
-    quality like the stored MJPEG), and every (current, earlier key) pair among them.
+    """Flow pre-training data from fresh clips, as FlowNet's Flying Chairs: every clip
+    meta of `metas` (moving_shapes layer stacks: moving_shapes.sample_metas, or
+    vid_synthetic.video_meta's videos) gives `frames_per_clip` frames within
+    key_range + 1 consecutive ones (rendered, then JPEG-compressed at a random quality
+    like the stored MJPEG and VID JPEG frames), and every (current, earlier key) pair
+    among them.
 
     Returns (frames uint8 [N, H, W, 3], pairs int [P, 2] (current, key) indices into
     frames, flow float32 [P, h, w, 2] current -> key in feature pixels on `grid`).
@@ -153,7 +156,10 @@ def flow_pairs(num_clips, seed, spec, grid, stride, frames_per_clip=5, key_range
         raise ValueError(f"frames_per_clip must be in [2, {key_range + 1}], got {frames_per_clip}")
     rng = np.random.default_rng([seed, 1])
     frames, pairs, flows = [], [], []
-    for meta in moving_shapes.sample_metas(num_clips, seed, spec):
+    for meta in metas:
+        if meta["num_frames"] < key_range + 1:
+            raise ValueError(f"flow pre-training clips need key_range + 1 = {key_range + 1} "
+                             f"frames, these have {meta['num_frames']}")
         start = rng.integers(0, meta["num_frames"] - key_range)
         times = start + np.sort(rng.choice(key_range + 1, frames_per_clip, replace=False))
         quality = rng.integers(jpeg_quality[0], jpeg_quality[1], endpoint=True)
@@ -303,11 +309,26 @@ def schedule_pairs(num_clips, num_frames, interval):
                      for t in range(num_frames) if t % interval])
 
 
-def pretrain_flow(config, model, val_frames, val_metas, path):
+def schedule_flow_set(frames, metas, interval, grid, stride):
+    """The held-out flow set of videos frames uint8 [N, T, H, W, 3] with their metas:
+    every propagated frame of the key-frame schedule at `interval` and its key frame,
+    in flow_pairs' form (frames [N * T, H, W, 3], pairs, flows on `grid`)."""
+    num_frames = frames.shape[1]
+    schedule = schedule_pairs(len(frames), num_frames, interval)
+    pairs = np.stack([schedule[:, 0] * num_frames + schedule[:, 1],
+                      schedule[:, 0] * num_frames + schedule[:, 2]], -1)
+    flows = np.stack([streaming.flow_to_feature_grid(
+        moving_shapes.flow_between(metas[c], t, k), grid, stride) for c, t, k in schedule])
+    return frames.reshape(-1, *frames.shape[2:]), pairs, flows.astype(np.float32)
+
+
+def pretrain_flow(config, model, path, metas, held_out):
     """Trains the flow net alone on ground-truth flow (end-point error on the feature
-    grid, in feature pixels) of --flow_pretrain_clips fresh clips (`flow_pairs`),
-    then measures it on the validation videos' schedule pairs against zero flow; saves
-    its weights to `path`, or loads them when a previous run left them there."""
+    grid, in feature pixels) of the clip metas `metas` (`flow_pairs`: fresh clips the
+    task's generator draws, as DFF's FlowNet learns on Flying Chairs before it learns
+    on video), then measures it on `held_out(grid, stride)` (flow_pairs' form) against
+    zero flow; saves its weights to `path`, or loads them when a previous run left
+    them there (then returns None)."""
     _, n_flow, _ = dff_parts(model)
     if os.path.isfile(path):
         n_flow.load_weights(path)
@@ -315,13 +336,9 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
         return None
     grid = tuple(n_flow.output[0].shape[1:3])
     stride = feature_stride(model)
-    spec = moving_shapes.SegmentationSpec(
-        height=config.data.size, width=config.data.size, num_frames=config.data.frames,
-        num_classes=config.dff.seg_classes)
     start = time.time()
     dff, batch_size, seed = config.dff, config.optimization.batch_size, config.runtime.seed
-    frames, pairs, flows = flow_pairs(dff.flow_pretrain_clips, seed + 3, spec, grid, stride,
-                                      key_range=dff.key_range)
+    frames, pairs, flows = flow_pairs(metas, seed + 3, grid, stride, key_range=dff.key_range)
     print(f"Flow pre-training: {len(pairs)} pairs of {dff.flow_pretrain_clips} fresh clips "
           f"({time.time() - start:.0f} s to render), {dff.flow_pretrain_steps} steps of "
           f"{batch_size}")
@@ -345,17 +362,13 @@ def pretrain_flow(config, model, val_frames, val_metas, path):
     with run_dir.atomic_path(path) as temporary:
         n_flow.save_weights(temporary)
 
-    # Held out: the validation videos at the schedule of interval key_range + 1.
-    val = schedule_pairs(len(val_frames), val_frames.shape[1], dff.key_range + 1)
-    targets = np.stack([streaming.flow_to_feature_grid(
-        moving_shapes.flow_between(val_metas[c], t, k), grid, stride) for c, t, k in val])
+    frames, pairs, targets = held_out(grid, stride)
     predicted = flow_only.predict(
-        {"current": val_frames[val[:, 0], val[:, 1]].astype(np.float32),
-         "key": val_frames[val[:, 0], val[:, 2]].astype(np.float32)},
-        batch_size=batch_size, verbose=0)
+        {"current": frames[pairs[:, 0]].astype(np.float32),
+         "key": frames[pairs[:, 1]].astype(np.float32)}, batch_size=batch_size, verbose=0)
     stats = {"flow_pretrain_epe": float(history.history["loss"][-1]),
              "flow_val_epe": float(endpoint_error(targets, predicted)),
              "flow_val_zero_epe": float(endpoint_error(targets, np.zeros_like(targets)))}
-    print("Flow net after pre-training: validation end-point error "
+    print("Flow net after pre-training: held-out end-point error "
           f"{stats['flow_val_epe']:.4f} feature px (zero flow: {stats['flow_val_zero_epe']:.4f})")
     return stats

@@ -16,6 +16,8 @@ import time
 
 import keras
 
+from keras_video.data import moving_shapes
+
 from keras_video.tasks import dff_training
 from keras_video.tasks.dff_training import (OverlaySummaries, frame_features, load_clips,
                                       pair_dataset)
@@ -23,9 +25,6 @@ from keras_video.models import build_model
 from keras_video.models.dff import dff_parts, propagation_model
 from keras_video.tasks.base import Task, compile_model
 from keras_video.serving import export
-
-FLOW_PRETRAIN_WEIGHTS = "flow_pretrain.weights.h5"
-
 
 class VideoSegmentation(Task):
     name = "segmentation"
@@ -41,7 +40,7 @@ class VideoSegmentation(Task):
                              "gives them: it needs --model=dff and --feature_init")
         self.parts = dff_training.generate_splits(config, data_dir)
         self.num_classes = dff.seg_classes
-        self.class_names = list(dff_training.moving_shapes.class_names(self.num_classes))
+        self.class_names = list(moving_shapes.class_names(self.num_classes))
         self.train_frames, self.train_masks, _ = load_clips(self.parts["train"],
                                                             self.num_classes)
         self.val_frames, self.val_masks, self.val_metas = load_clips(self.parts["val"],
@@ -101,9 +100,16 @@ class VideoSegmentation(Task):
         config = self.config
         self.flow_stats = None
         if config.model.name == "dff" and config.dff.flow_pretrain_steps > 0:
+            spec = moving_shapes.SegmentationSpec(
+                height=config.data.size, width=config.data.size,
+                num_frames=config.data.frames, num_classes=config.dff.seg_classes)
+            # Held out: the validation videos at the schedule of interval key_range + 1.
             self.flow_stats = dff_training.pretrain_flow(
-                config, self.model, self.val_frames, self.val_metas,
-                os.path.join(self.output_dir, FLOW_PRETRAIN_WEIGHTS))
+                config, self.model, os.path.join(self.output_dir, dff_training.FLOW_PRETRAIN_WEIGHTS),
+                moving_shapes.sample_metas(config.dff.flow_pretrain_clips,
+                                           config.runtime.seed + 3, spec),
+                lambda grid, stride: dff_training.schedule_flow_set(
+                    self.val_frames, self.val_metas, config.dff.key_range + 1, grid, stride))
         batch_size, key_range = config.optimization.batch_size, config.dff.key_range
         train_ds = pair_dataset(self.train_frames, self.train_masks, batch_size, key_range,
                                 training=True, seed=config.runtime.seed,

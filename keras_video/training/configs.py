@@ -190,13 +190,16 @@ class DFFConfig:
                                 "run)", DFF_MODELS)
     freeze_feature: bool = setting(False, "deep feature flow", "N_feat and N_task stay as "
                                    "--feature_init gives them", DFF_MODELS)
+    train_task: bool = setting(False, "deep feature flow", "with --freeze_feature, N_task "
+                               "still trains, on warped features as the paper's end-to-end "
+                               "training adapts it", ("dff_rfcn",))
     flow_pretrain_steps: int = setting(0, "deep feature flow",
                                        "steps of the flow net alone "
-                                       "on ground-truth flow", ("dff",))
+                                       "on ground-truth flow", DFF_MODELS)
     flow_pretrain_clips: int = setting(1000, "deep feature flow", "fresh clips the flow "
-                                       "pre-training reads", ("dff",))
+                                       "pre-training reads", DFF_MODELS)
     flow_pretrain_lr: float = setting(1e-3, "deep feature flow", "flow pre-training "
-                                      "learning rate", ("dff",))
+                                      "learning rate", DFF_MODELS)
     eval_key_intervals: tuple = setting((1, 10), "deep feature flow",
                                         "key intervals of the "
                                         "held-out mIoU / mAP (streaming engine)",

@@ -100,6 +100,25 @@ def test_reads_back_as_rendered(vid_set):
         assert (ann["track_ids"] == -1).all() and len(ann["labels"]) >= 1
 
 
+def test_vid_meta_redraws_a_written_video(vid_set, tmp_path):
+    """generate.vid_meta gives back the description a written video was rendered from
+    (its exact flow is then the ground truth), for train and val names alike."""
+    val = vid.read_list(os.path.join(vid_set, "ImageSets/VID_val_videos.txt"))[0]
+    train = vid.read_list(os.path.join(vid_set, "ImageSets/VID_train_15frames.txt"))[-1]
+    for record, split in ((val, "val"), (train, "train")):
+        meta = generate.vid_meta(vid_set, record.video)
+        assert meta == vs.video_meta(SEED, int(record.video[-8:-3]), SPEC, split)
+        frame = cv2.imread(record.image_path(5))[..., ::-1].astype(float)
+        rendered = np.round(moving_shapes.render_frame(meta, 5))
+        assert np.abs(rendered - frame).mean() < 4  # JPEG's error only
+        other = np.round(moving_shapes.render_frame(vs.video_meta(SEED + 1, 0, SPEC), 5))
+        assert np.abs(other - frame).mean() > 10
+    with pytest.raises(generate.GenerateError, match="not a video name"):
+        generate.vid_meta(vid_set, "val/ILSVRC2015_val_0000x000")
+    with pytest.raises(generate.GenerateError, match="no generator arguments"):
+        generate.vid_meta(str(tmp_path), val.video)
+
+
 def test_speeds_occlusion_and_border():
     """A modest set (16 videos of 30 frames, 64 px) holds slow, medium and fast objects
     by FGFA's motion IoU of their annotated boxes, occluded objects, and objects that

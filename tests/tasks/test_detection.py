@@ -1,5 +1,6 @@
 """Video object detection end to end on the generated ILSVRC2015-layout data: train
---model=rfcn then --model=dff_rfcn from it (on a --classes subset), evaluate's mAP by
+--model=rfcn then --model=dff_rfcn from it (on a --classes subset, its flow net
+pre-trained on generated ground-truth flow), evaluate's mAP by
 speed, predict's box overlay, the losses' fit of one batch, the engine's key frames
 equal to the per-frame detector, and the GPU recipes for one step."""
 
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_module
+from keras_video import saving
 from keras_video.data import generate, imagenet_vid
 from keras_video.models import build_model
 from keras_video.serving import streaming
@@ -57,7 +59,7 @@ def dff_run(tmp_path_factory, vid_root, rfcn_run, subset):
                         f"--data=imagenet_vid:{vid_root}", f"--classes={subset}",
                         f"--feature_init={rfcn_run[0]}",
                         "--freeze_feature", "--flow_width=0.125", "--eval_key_intervals=1,4",
-                        *TINY)
+                        "--flow_pretrain_steps=2", "--flow_pretrain_clips=2", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return str(model_dir), result.stdout
 
@@ -84,6 +86,9 @@ def test_rfcn_and_dff_rfcn_train_evaluate_and_export(rfcn_run, dff_run):
     assert sorted(meta["signatures"]) == ["feature", "per_frame", "propagate",
                                           "propagate_flow", "task"]
     assert "key interval 4  : mAP" in dff_run[1]
+    # The flow net was pre-trained on ground-truth flow first, and measured held out.
+    assert os.path.isfile(os.path.join(dff_run[0], "flow_pretrain.weights.h5"))
+    assert metrics["flow_val_zero_epe"] > 0 and np.isfinite(metrics["flow_val_epe"])
     assert os.path.isfile(os.path.join(dff_run[0], "test_detections.png"))
 
 
@@ -101,6 +106,33 @@ def test_evaluate_prints_vid_map_by_speed(dff_run):
     with open(os.path.join(model_dir, "metrics.json")) as f:
         trained = json.load(f)["metrics"]
     assert evaluated["map_k4"] == pytest.approx(trained["map_k4"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_evaluate_videos_uses_a_given_flow_on_propagated_frames(dff_run, vid_root):
+    """given_flow (the benchmark's true-flow ceiling) is asked for every propagated frame
+    and its key frame, and nothing else; a zero flow keeps the key frame's detections."""
+    model_dir, _ = dff_run
+    with open(os.path.join(model_dir, "config.json")) as f:
+        wnids = tuple(json.load(f)["wnids"])
+    model = saving.load_model(os.path.join(model_dir, "best.keras"), compile=False)
+    records = imagenet_vid.read_image_sets(vid_root, "VID_val_videos")
+    asked = []
+
+    def zero_flow(record, t, key):
+        asked.append((record.video, t, key))
+        return np.zeros((64, 64, 2), np.float32)
+
+    results, _ = detection.evaluate_videos(model, records, wnids, (4,), given_flow=zero_flow)
+    assert asked == [(r.video, t, t - t % 4) for r in records for t in range(r.num_frames)
+                     if t % 4]
+    assert np.isfinite(results["map_k4"])
+    engine = streaming.StreamingEngine(model, "dff", 4, output="detections")
+    frames = [detection.read_frame(records[0].image_path(i)) for i in range(2)]
+    key = engine.step(0, frames[0]).output
+    held = engine.step(1, frames[1], flow=np.zeros((64, 64, 2), np.float32)).output
+    for name in ("boxes", "scores", "labels"):
+        np.testing.assert_allclose(held[name], key[name], atol=1e-5)
 
 
 @pytest.mark.slow

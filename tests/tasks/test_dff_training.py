@@ -127,7 +127,8 @@ def test_flow_pairs_and_schedule_pairs():
     from keras_video.serving.streaming import flow_to_feature_grid
 
     spec = moving_shapes.SegmentationSpec(height=48, width=64, num_frames=16)
-    frames, pairs, flows = dff_training.flow_pairs(3, 5, spec, (6, 8), 8, frames_per_clip=4)
+    frames, pairs, flows = dff_training.flow_pairs(
+        moving_shapes.sample_metas(3, 5, spec), 5, (6, 8), 8, frames_per_clip=4)
     assert frames.shape == (12, 48, 64, 3) and frames.dtype == np.uint8
     assert pairs.shape == (18, 2) and flows.shape == (18, 6, 8, 2)  # 6 pairs a clip
     assert np.all(pairs[:, 1] < pairs[:, 0]) and np.all(pairs[:, 0] // 4 == pairs[:, 1] // 4)

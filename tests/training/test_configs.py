@@ -50,12 +50,15 @@ def test_every_experiment_applies_to_its_model(name):
     (dict(model="c3d", conv1_t_size=3), "--conv1_t_size does not apply to --model=c3d; "
                                         "it applies to r2plus1d*, r3d*"),
     (dict(model="frame_seg", flow_pretrain_steps=10),
-     "--flow_pretrain_steps does not apply to --model=frame_seg; it applies to dff"),
+     "--flow_pretrain_steps does not apply to --model=frame_seg; it applies to dff, "
+     "dff_rfcn"),
     (dict(model="r3d50", key_range=3),
      "--key_range does not apply to --model=r3d50; it applies to dff, dff_rfcn, frame_seg, "
      "rfcn"),
-    (dict(model="dff_rfcn", flow_pretrain_steps=10),
-     "--flow_pretrain_steps does not apply to --model=dff_rfcn; it applies to dff"),
+    (dict(model="rfcn", flow_pretrain_steps=10),
+     "--flow_pretrain_steps does not apply to --model=rfcn; it applies to dff, dff_rfcn"),
+    (dict(model="dff", train_task=True),
+     "--train_task does not apply to --model=dff; it applies to dff_rfcn"),
     (dict(model="rfcn", flow_width=0.5),
      "--flow_width does not apply to --model=rfcn; it applies to dff, dff_rfcn"),
     (dict(model="dff", pretrained="x.pth"), "--pretrained does not apply to --model=dff"),
