@@ -93,10 +93,11 @@ class KerasParts:
 
     OUT is N_task's probabilities, or for a detector the detections of its inference
     head on N_task's maps (proposals, R-FCN voting, NMS: keras_video.models.rfcn.
-    detector_of), run as a step of its own: `jit_compile` (XLA) applies to the network
-    steps, which it speeds up on a CPU (the flow net's many small layers), not to the
-    head's NMS loops, which XLA cannot compile. Frames are float32 [1, H, W, 3] at the
-    model's size."""
+    detector_of), in the same graph as the network step (one call from Python a frame):
+    `jit_compile` (XLA) applies to the network steps, which it speeds up on a CPU (the
+    flow net's many small layers), and to the head's PSRoI pooling and voting, not to
+    its proposal and NMS loops, which XLA cannot compile. Frames are float32
+    [1, H, W, 3] at the model's size."""
 
     def __init__(self, model, jit_compile=False):
         self.n_feat, self.n_flow, self.n_task = dff_parts(model)
@@ -113,11 +114,25 @@ class KerasParts:
         def compiled(fn, *signature):
             return tf.function(fn, input_signature=signature, jit_compile=jit_compile)
 
-        self._key_step = compiled(self._key, frame)
-        self._flow_step = compiled(self._propagate_learned, frame, frame, features)
-        self._dis_step = compiled(self._propagate_given, features, grid_flow)
-        self._finish = self._detector(model, jit_compile) if self.detection else (
-            lambda output: output)
+        key_net = compiled(self._key, frame)
+        flow_net = compiled(self._propagate_learned, frame, frame, features)
+        given_net = compiled(self._propagate_given, features, grid_flow)
+        if not self.detection:
+            self._key_step, self._flow_step, self._dis_step = key_net, flow_net, given_net
+            return
+        # A detector's step is one graph: the network step (XLA) and then the head's
+        # stages (the PSRoI stage XLA-compiled inside it), one call from Python a frame.
+        detect = self._detector(model, jit_compile)
+
+        def key_step(frame):
+            features, maps = key_net(frame)
+            return features, detect(maps)
+
+        self._key_step = tf.function(key_step, input_signature=[frame])
+        self._flow_step = tf.function(lambda *args: detect(flow_net(*args)),
+                                      input_signature=[frame, frame, features])
+        self._dis_step = tf.function(lambda *args: detect(given_net(*args)),
+                                     input_signature=[features, grid_flow])
 
     @staticmethod
     def _detector(model, jit_compile):
@@ -144,14 +159,13 @@ class KerasParts:
         return self.n_task(self._warp([key_features, flow]), training=False)
 
     def key(self, frame):
-        features, output = self._key_step(tf.constant(frame))
-        return features, self._finish(output)
+        return self._key_step(tf.constant(frame))
 
     def propagate(self, frame, key_frame, key_features):
-        return self._finish(self._flow_step(tf.constant(frame), key_frame, key_features))
+        return self._flow_step(tf.constant(frame), key_frame, key_features)
 
     def propagate_flow(self, key_features, grid_flow):
-        return self._finish(self._dis_step(key_features, tf.constant(grid_flow)))
+        return self._dis_step(key_features, tf.constant(grid_flow))
 
     def tracing_counts(self):
         """How often each step was traced (1 each after use: nothing retraces per frame)."""
