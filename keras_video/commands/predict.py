@@ -28,8 +28,8 @@ its frame rate. One JSON line per window, {"time", "frame", "top" (regression:
 "value"), "latency_ms", "dropped"}, then a summary line {"summary": true, "windows",
 "frames", "dropped", "mean_latency_ms", "fps", ...}; --output writes the video with the
 running label drawn, --display shows it where there is a display (q ends the run).
-With --cache_features a cnn_lstm run's frame CNN runs once per frame, from its
-best.keras, and only its LSTM over each window (live.CnnLstmStreamer).
+With --cache_features a cnn_lstm run streams from its best.keras: one pass of its frame
+CNN and one step of its LSTMs a frame, the state carried (live.CnnLstmStreamer).
 A source that gives no frame for --read_timeout seconds ends with
 `error: SOURCE: no frame for N s`.
 
@@ -99,9 +99,9 @@ def define_flags():
     flags.DEFINE_float("read_timeout", live.DEFAULT_READ_TIMEOUT,
                        "--source: seconds without a frame after which the run ends with an "
                        "error")
-    flags.DEFINE_boolean("cache_features", False, "--source, a cnn_lstm run: its frame "
-                         "CNN once per frame and its LSTM over each window's cached "
-                         "features (from the run's best.keras), not the whole window "
+    flags.DEFINE_boolean("cache_features", False, "--source, a cnn_lstm run: stream it "
+                         "from the run's best.keras, one frame CNN pass and one LSTM "
+                         "step a frame with the state carried, not the whole window "
                          "through the SavedModel")
     flags.DEFINE_enum("timeline_format", None, list(timeline.FORMATS),
                       "--timeline: json or csv (default: from --output's ending, else json)")

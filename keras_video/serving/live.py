@@ -48,10 +48,10 @@ names it.
 
 The CNN-LSTM is scored window by window like the 3D CNNs, its whole window through
 the exported model each time; or, from its Keras model (best.keras), by
-`CnnLstmStreamer`: its frame CNN runs once per frame, as frames arrive in windows, and
-only its LSTM head runs over each window's cached features (not one LSTM step per
-frame with the state carried on: that would read the whole stream so far, not the
-window the model was trained on). The same scores as the window's, to float rounding.
+`CnnLstmStreamer`: one CNN pass and one LSTM step a frame, the LSTM state carried, one
+state per open window (each starts at zero on its first frame, so a window's score is
+what the model was trained to give on it, not on the whole stream so far). The same
+scores as the window's, to float rounding.
 """
 
 import collections
@@ -385,7 +385,11 @@ class LiveRecognizer:
 
     def warmup(self):
         """One scoring of a blank window, so the first real one is not slowed by the
-        model's first call (tracing, allocation) and drops no frames for it."""
+        model's first call (tracing, allocation) and drops no frames for it; a scorer
+        with a warmup of its own (CnnLstmStreamer) runs that."""
+        if hasattr(self.scorer, "warmup"):
+            self.scorer.warmup()
+            return
         blank = np.zeros((self.clip.frames_to_read, *self.clip.decode_size,
                           1 if reads_gray(self.clip) else 3), np.uint8)
         self.scorer(self.clip_of(blank)[None])
@@ -637,20 +641,31 @@ class LiveRun:
 
 
 class CnnLstmStreamer:
-    """A cnn_lstm scored as it streams, from its Keras model: its frame CNN (the
-    TimeDistributed `frame_features`) runs once per frame, the first time a window
-    holds the frame, and its `temporal_head` (the LSTMs and classifier) over each
-    window's cached features. Frames are preprocessed by the export's own serving
-    function (export.serving_fn: resize, gray, the evaluation crop), so a window's
-    scores are the SavedModel's on it, to float rounding.
+    """A cnn_lstm scored as it streams, from its Keras model: each new frame costs one
+    pass of its frame CNN (the TimeDistributed `frame_features`) and one step of its
+    LSTMs, the state carried from frame to frame.
 
-    Call it as a Scorer (clips -> scores, nothing cached) or, as LiveRecognizer does,
-    `score_window(frames [T, h, w, 3], frame indices)`. `encoded` counts the frames the
-    CNN has read. A cnn_lstm with frame differences (its CNN reads pairs of frames, the
-    first of a window differing from the stream's) and flow models are refused: score
-    those window by window."""
+    Every frame opens a window of its own: the LSTMs carry one state per window still
+    open (at most T, one row each of a batch stepped together), that of the window
+    starting at frame s begins at zero at s and, T frames later, holds exactly what the
+    LSTMs reach over that window alone, as in training; the head's layers after the
+    LSTMs turn it into the window's scores. So any window of T consecutive frames is
+    scored, whatever the stride, and each frame costs one CNN pass and one batched LSTM
+    step. Frames are preprocessed by the export's own serving function
+    (export.serving_fn: resize, gray, the evaluation crop), so a window's scores are the
+    SavedModel's on it, to float rounding.
+
+    Call it as a Scorer (clips -> scores, window by window, nothing carried) or, as
+    LiveRecognizer does, `score_window(frames [T, h, w, 3], frame indices)` on windows of
+    consecutive frames in stream order; a gap in the stream (frames the live loop
+    dropped) closes the open windows, and a window that was not carried through is
+    replayed from its cached features. `encoded` counts the CNN's frames and
+    `lstm_steps` the batched LSTM steps. A cnn_lstm with frame differences (its CNN
+    reads pairs of frames, the first of a window differing from the stream's) and flow
+    models are refused: score those window by window."""
 
     def __init__(self, model, clip):
+        import keras
         import tensorflow as tf
 
         layers = {layer.name: layer for layer in model.layers}
@@ -664,24 +679,55 @@ class CnnLstmStreamer:
         if clip.modality == "flow":
             raise ValueError(f"{model.name}: a flow model streams window by window")
         self.clip = clip
-        self.encoded = 0
-        self._cache = {}
+        self.encoded = self.lstm_steps = 0
         encoder = layers["frame_features"].layer
         head = layers["temporal_head"]
+        lstms = [layer for layer in head.layers if isinstance(layer, keras.layers.LSTM)]
+        if not lstms:
+            raise ValueError(f"{model.name}: its temporal head has no LSTM to step")
+        readout_layers = head.layers[head.layers.index(lstms[-1]) + 1:]
+        cells = [layer.cell for layer in lstms]
+        state_dtype = tf.as_dtype(lstms[0].compute_dtype)
+        self._zero_row = [tf.zeros([1, layer.units], state_dtype)
+                          for layer in lstms for _ in ("h", "c")]
         frame_shape = (*clip.size, clip.channels)
+        dim = encoder.output.shape[-1]
 
         def encode(x, training=False):
             return encoder(tf.reshape(x, [-1, *frame_shape]), training=training)
+
+        def lstm_step(feature, states):
+            """One frame's feature [D] into every open window's state (rows of states)."""
+            x = tf.repeat(feature[None], tf.shape(states[0])[0], axis=0)
+            stepped = []
+            for i, cell in enumerate(cells):
+                x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]], training=False)
+                stepped += [h, c]
+            return stepped
+
+        def readout(last_output):
+            x = last_output
+            for layer in readout_layers:
+                x = layer(x, training=False)
+            return x
 
         self._features = tf.function(
             export.serving_fn(encode, clip),
             input_signature=[tf.TensorSpec([1, None, *clip.decode_size, 3], tf.uint8)])
         self._head = tf.function(
             lambda features: head(features, training=False),
-            input_signature=[tf.TensorSpec([None, clip.num_frames, encoder.output.shape[-1]],
-                                           tf.float32)])
+            input_signature=[tf.TensorSpec([None, clip.num_frames, dim], tf.float32)])
+        self._lstm_step = tf.function(lstm_step, input_signature=[
+            tf.TensorSpec([dim], tf.float32),
+            [tf.TensorSpec([None, t.shape[1]], state_dtype) for t in self._zero_row]])
+        self._readout = tf.function(readout, input_signature=[
+            tf.TensorSpec([None, lstms[-1].units], state_dtype)])
+        self._cache = {}  # frame index -> its CNN feature [D] (the open windows' frames)
+        self._done = {}  # first frame of a finished window -> the LSTMs' last output
+        self._open_states = None  # per LSTM h and c [open windows, units], or None
+        self._open_starts = []  # the first frame of each open window, oldest first
+        self._next = None  # the frame the open windows expect next
 
-    @classmethod
     def from_run(cls, model_dir, clip):
         """From a run directory's best.keras."""
         from keras_video import saving
@@ -691,6 +737,16 @@ class CnnLstmStreamer:
             raise FileNotFoundError(f"{path}: missing; streaming a cnn_lstm frame by frame "
                                     "reads the run's Keras model")
         return cls(saving.load_model(path, compile=False), clip)
+
+    def warmup(self):
+        """Traces every step on a blank window (numbered before the stream's frame 0),
+        then forgets it: the counters keep its frames."""
+        blank = np.zeros((self.clip.num_frames, *self.clip.decode_size, 3), np.uint8)
+        self(blank[None])
+        self.score_window(blank, range(-self.clip.num_frames, 0))
+        self._close_windows()
+        self._cache.clear()
+        self._done.clear()
 
     def _encode(self, frames):
         """uint8 RGB frames [n, h, w, 3] -> features [n, D]."""
@@ -702,13 +758,48 @@ class CnnLstmStreamer:
         features = np.stack([self._encode(clip) for clip in clips])
         return self._head(features).numpy()
 
+    def _close_windows(self):
+        self._open_states, self._open_starts, self._next = None, [], None
+
+    def _step(self, index):
+        """Frame `index` (the next of the stream) into the open windows, and a window of
+        its own opened; the window that it completes is closed and kept in _done."""
+        import tensorflow as tf
+
+        states = self._zero_row if self._open_states is None else [
+            tf.concat([s, z], 0) for s, z in zip(self._open_states, self._zero_row)]
+        self._open_starts.append(index)
+        states = self._lstm_step(self._cache[index], states)
+        self.lstm_steps += 1
+        if self._open_starts[0] == index - self.clip.num_frames + 1:
+            self._done[self._open_starts.pop(0)] = states[-2][:1]
+            states = [s[1:] for s in states]
+        self._open_states = states if self._open_starts else None
+        self._next = index + 1
+
     def score_window(self, frames, indices):
-        """Scores [1, K] of the window of `frames` (frame i of the stream at
-        indices[i]): the CNN on the frames not seen before, the head on all."""
+        """Scores [1, K] of the window of `frames` (frame i of the stream at indices[i],
+        consecutive): the CNN on the frames not seen before, one LSTM step for each
+        frame not stepped before."""
+        indices = [int(i) for i in indices]
+        first, last = indices[0], indices[-1]
+        if indices != list(range(first, first + self.clip.num_frames)):
+            raise ValueError(f"a window is {self.clip.num_frames} consecutive frames, got "
+                             f"frames {indices[0]}..{indices[-1]} ({len(indices)})")
         new = [k for k, i in enumerate(indices) if i not in self._cache]
         if new:
             for k, feature in zip(new, self._encode(np.asarray(frames)[new])):
                 self._cache[indices[k]] = feature
-        for i in [i for i in self._cache if i < indices[0]]:
-            del self._cache[i]
-        return self._head(np.stack([self._cache[i] for i in indices])[None]).numpy()
+        if first not in self._done:
+            carried = (self._next is not None and first <= self._next <= last + 1
+                       and (first >= self._next or first in self._open_starts))
+            if not carried:  # a gap, or this window was never opened: replay it
+                self._close_windows()
+            for index in range(first if self._next is None else self._next, last + 1):
+                self._step(index)
+        scores = self._readout(self._done[first]).numpy()
+        for index in [i for i in self._cache if i < first]:
+            del self._cache[index]
+        for start in [s for s in self._done if s <= first]:
+            del self._done[start]
+        return scores

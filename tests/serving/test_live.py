@@ -12,7 +12,8 @@ The timeline's segments are checked on a video of a red half and a blue half, un
 stub scorer (the segment logic) and, end to end through the command, under a linear
 model of the mean colour whose top label is the colour. Gray and flow models get the
 windows their `serve` takes; a .tflite file scores as its SavedModel (files, timeline,
-live); CnnLstmStreamer, the CNN once per frame, equals scoring each window.
+live); CnnLstmStreamer, one CNN pass and one LSTM step a frame, equals scoring each
+window.
 """
 
 import json
@@ -410,6 +411,43 @@ def test_cnn_lstm_streamer_equals_scoring_each_window(tmp_path):
     with pytest.raises(ValueError, match="no frame_difference"):
         live.CnnLstmStreamer(build_model("cnn_lstm", input_shape=(8, 32, 32, 1), width=0.25,
                                          lstm_units=(8,), frame_difference=True), clip)
+
+
+def test_cnn_lstm_streamer_steps_the_lstm_once_a_frame():
+    """Windows at stride 3 over a stream, then a gap and a window back in time: every
+    window's scores equal the serving function's on it (stacked LSTMs), each frame costs
+    one CNN pass and one batched LSTM step while the stream is followed, and a window
+    the carried states cannot give is replayed from its frames."""
+    keras.utils.set_random_seed(3)
+    clip = ClipSpec(8, (32, 32), grayscale=True)
+    model = build_model("cnn_lstm", input_shape=(8, 32, 32, 1), width=0.25,
+                        lstm_units=(8, 6), task="classification", num_classes=3)
+    head = model.get_layer("temporal_head").get_layer("predictions")
+    head.kernel.assign(head.kernel * 20.0)
+    streamer = live.CnnLstmStreamer(model, clip)
+    streamer.warmup()
+    serve = export.serving_fn(model, clip)
+    frames = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    encoded, steps = streamer.encoded, streamer.lstm_steps
+    scores, wanted = [], []
+    for start in (0, 3, 6, 9, 12):
+        window = frames[start:start + 8]
+        scores.append(streamer.score_window(window, range(start, start + 8)))
+        wanted.append(serve(tf.constant(window[None]))["predictions"].numpy())
+    np.testing.assert_allclose(np.concatenate(scores), np.concatenate(wanted), atol=1e-6)
+    assert np.ptp(np.concatenate(wanted)[:, 1]) > 1e-3
+    assert streamer.encoded - encoded == 20 and streamer.lstm_steps - steps == 20
+    # A gap (frames 20..24 never handed over), then a window that starts before the
+    # frames already stepped: both scored as the model scores them.
+    for start, new_steps in ((25, 8), (22, 8)):
+        steps = streamer.lstm_steps
+        window = frames[start:start + 8]
+        np.testing.assert_allclose(
+            streamer.score_window(window, range(start, start + 8)),
+            serve(tf.constant(window[None]))["predictions"].numpy(), atol=1e-6)
+        assert streamer.lstm_steps - steps == new_steps
+    with pytest.raises(ValueError, match="8 consecutive frames"):
+        streamer.score_window(frames[:8], [0, 1, 2, 3, 5, 6, 7, 8])
 
 
 def _mean_colour_model():
