@@ -645,11 +645,11 @@ class CnnLstmStreamer:
     pass of its frame CNN (the TimeDistributed `frame_features`) and one step of its
     LSTMs, the state carried from frame to frame.
 
-    Every frame opens a window of its own: the LSTMs carry one state per window still
-    open (at most T, one row each of a batch stepped together), that of the window
-    starting at frame s begins at zero at s and, T frames later, holds exactly what the
-    LSTMs reach over that window alone, as in training; the head's layers after the
-    LSTMs turn it into the window's scores. So any window of T consecutive frames is
+    Every frame opens a window of its own: the LSTMs carry T states, one row each of a
+    batch stepped together (row r for the window opened at a frame with index % T ==
+    r); a window's row starts at zero on its first frame and, T frames later, holds
+    exactly what the LSTMs reach over that window alone, as in training; the head's
+    layers after the LSTMs turn it into the window's scores. So any window of T consecutive frames is
     scored, whatever the stride, and each frame costs one CNN pass and one batched LSTM
     step. Frames are preprocessed by the export's own serving function
     (export.serving_fn: resize, gray, the evaluation crop), so a window's scores are the
@@ -688,22 +688,27 @@ class CnnLstmStreamer:
         readout_layers = head.layers[head.layers.index(lstms[-1]) + 1:]
         cells = [layer.cell for layer in lstms]
         state_dtype = tf.as_dtype(lstms[0].compute_dtype)
-        self._zero_row = [tf.zeros([1, layer.units], state_dtype)
-                          for layer in lstms for _ in ("h", "c")]
+        window = clip.num_frames
         frame_shape = (*clip.size, clip.channels)
         dim = encoder.output.shape[-1]
 
         def encode(x, training=False):
             return encoder(tf.reshape(x, [-1, *frame_shape]), training=training)
 
-        def lstm_step(feature, states):
-            """One frame's feature [D] into every open window's state (rows of states)."""
-            x = tf.repeat(feature[None], tf.shape(states[0])[0], axis=0)
+        def lstm_step(feature, slot, states):
+            """Frame `index`'s feature [D] into the T windows' states (row r: the window
+            opened at the frame with index % T == r; slot = index % T): row `slot`
+            restarts from zero (the window opening now), every row steps, and row
+            (slot + 1) % T, opened T - 1 frames ago, now holds a whole window: its last
+            LSTM's output is returned with the states."""
+            keep = 1.0 - tf.one_hot(slot, window, dtype=state_dtype)[:, None]
+            x = tf.repeat(feature[None], window, axis=0)
             stepped = []
             for i, cell in enumerate(cells):
-                x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]], training=False)
+                x, (h, c) = cell(x, [states[2 * i] * keep, states[2 * i + 1] * keep],
+                                 training=False)
                 stepped += [h, c]
-            return stepped
+            return stepped, stepped[-2][(slot + 1) % window][None]
 
         def readout(last_output):
             x = last_output
@@ -711,6 +716,8 @@ class CnnLstmStreamer:
                 x = layer(x, training=False)
             return x
 
+        self._zero_states = [tf.zeros([window, layer.units], state_dtype)
+                             for layer in lstms for _ in ("h", "c")]
         self._features = tf.function(
             export.serving_fn(encode, clip),
             input_signature=[tf.TensorSpec([1, None, *clip.decode_size, 3], tf.uint8)])
@@ -718,14 +725,14 @@ class CnnLstmStreamer:
             lambda features: head(features, training=False),
             input_signature=[tf.TensorSpec([None, clip.num_frames, dim], tf.float32)])
         self._lstm_step = tf.function(lstm_step, input_signature=[
-            tf.TensorSpec([dim], tf.float32),
-            [tf.TensorSpec([None, t.shape[1]], state_dtype) for t in self._zero_row]])
+            tf.TensorSpec([dim], tf.float32), tf.TensorSpec([], tf.int32),
+            [tf.TensorSpec(t.shape, state_dtype) for t in self._zero_states]])
         self._readout = tf.function(readout, input_signature=[
             tf.TensorSpec([None, lstms[-1].units], state_dtype)])
         self._cache = {}  # frame index -> its CNN feature [D] (the open windows' frames)
         self._done = {}  # first frame of a finished window -> the LSTMs' last output
-        self._open_states = None  # per LSTM h and c [open windows, units], or None
-        self._open_starts = []  # the first frame of each open window, oldest first
+        self._states = self._zero_states  # per LSTM h and c [T, units], rows by index % T
+        self._first = None  # the first frame stepped since the windows were closed
         self._next = None  # the frame the open windows expect next
 
     def from_run(cls, model_dir, clip):
@@ -759,22 +766,19 @@ class CnnLstmStreamer:
         return self._head(features).numpy()
 
     def _close_windows(self):
-        self._open_states, self._open_starts, self._next = None, [], None
+        self._states, self._first, self._next = self._zero_states, None, None
 
     def _step(self, index):
-        """Frame `index` (the next of the stream) into the open windows, and a window of
-        its own opened; the window that it completes is closed and kept in _done."""
-        import tensorflow as tf
-
-        states = self._zero_row if self._open_states is None else [
-            tf.concat([s, z], 0) for s, z in zip(self._open_states, self._zero_row)]
-        self._open_starts.append(index)
-        states = self._lstm_step(self._cache[index], states)
+        """Frame `index` (the next of the stream) into the open windows; the window it
+        completes, when all its frames were stepped, is kept in _done."""
+        window = self.clip.num_frames
+        if self._first is None:
+            self._first = index
+        self._states, last_output = self._lstm_step(self._cache[index], index % window,
+                                                    self._states)
         self.lstm_steps += 1
-        if self._open_starts[0] == index - self.clip.num_frames + 1:
-            self._done[self._open_starts.pop(0)] = states[-2][:1]
-            states = [s[1:] for s in states]
-        self._open_states = states if self._open_starts else None
+        if index - window + 1 >= self._first:
+            self._done[index - window + 1] = last_output
         self._next = index + 1
 
     def score_window(self, frames, indices):
@@ -792,7 +796,7 @@ class CnnLstmStreamer:
                 self._cache[indices[k]] = feature
         if first not in self._done:
             carried = (self._next is not None and first <= self._next <= last + 1
-                       and (first >= self._next or first in self._open_starts))
+                       and first >= self._first)
             if not carried:  # a gap, or this window was never opened: replay it
                 self._close_windows()
             for index in range(first if self._next is None else self._next, last + 1):
