@@ -106,30 +106,37 @@ class Servable:
     reads: list = None
 
 
+def _is_mixed(policy):
+    name = getattr(policy, "name", policy)
+    return isinstance(name, str) and name.startswith("mixed_")
+
+
 def serving_copy(model):
-    """`model`, or a copy of it with every LSTM unrolled (same weights) when it has
-    one: TensorFlow Lite's builtins run an unrolled LSTM at any batch size, Keras's
-    loop only at a fixed one (see the module docstring)."""
-    if not any(isinstance(layer, keras.layers.LSTM) and not layer.unroll
-               for layer in model._flatten_layers(include_self=False, recursive=True)):
+    """`model`, or a copy of it (same weights) that TensorFlow Lite's builtins can run:
+    every LSTM unrolled (its builtins run an unrolled LSTM at any batch size, Keras's
+    loop only at a fixed one; see the module docstring), and a mixed-precision model
+    computing in float32 (TensorFlow Lite has no bfloat16 kernels, and a bfloat16 graph
+    converts to Select TF ops only; the weights are float32 under mixed precision)."""
+    layers = list(model._flatten_layers(include_self=True, recursive=True))
+    if not any((isinstance(layer, keras.layers.LSTM) and not layer.unroll)
+               or _is_mixed(layer.dtype_policy) for layer in layers):
         return model
     config = model.get_config()
-    found = []
 
-    def unroll(node):
+    def rewrite(node):
         if isinstance(node, dict):
             if node.get("class_name") == "LSTM" and not node["config"].get("unroll"):
                 node["config"]["unroll"] = True
-                found.append(node["config"]["name"])
+            if node.get("class_name") == "DTypePolicy" and _is_mixed(
+                    node["config"].get("name")):
+                node["config"]["name"] = "float32"
             for value in node.values():
-                unroll(value)
+                rewrite(value)
         elif isinstance(node, list):
             for value in node:
-                unroll(value)
+                rewrite(value)
 
-    unroll(config)
-    if not found:
-        return model
+    rewrite(config)
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
     return copy

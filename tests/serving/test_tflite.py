@@ -171,6 +171,30 @@ def test_float32_and_float16_equal_keras(name, tmp_path):
     print(f"{name}: float16 {len(half):,} B max error {np.abs(float16 - expected).max():.2e}")
 
 
+def test_a_mixed_precision_model_converts_to_builtins_in_float32(tmp_path):
+    """A model trained in bfloat16 (--mixed_precision, as motion_cnn_lstm) converts with
+    builtins only, computing in float32 with its float32 weights: equal to its float32
+    copy, and near the bfloat16 model."""
+    arguments, clip, _, _ = FAMILIES["cnn_lstm_keypoints"]
+    arguments = dict(arguments)
+    keras.utils.set_random_seed(4)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(arguments.pop("name"), **arguments)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("temporal_head").compute_dtype == "bfloat16"
+    content = tflite.convert(model, clip=clip)
+    _builtins_only(content)
+    copy = tflite.serving_copy(model)
+    assert copy.get_layer("temporal_head").compute_dtype == "float32"
+    clips = _clips(clip)
+    scores = _run(content, tmp_path, "mixed", frames=clips)["predictions"]
+    np.testing.assert_allclose(scores, _keras_scores(copy, clip, clips),
+                               atol=FLOAT32_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(scores, _keras_scores(model, clip, clips), atol=0.05, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def dff_model():
     """A small DFF model as in test_streaming: flow and scale heads off their zero
