@@ -200,3 +200,25 @@ def fake_hmdb51(tmp_path_factory):
 def fake_hmdb51_frames(tmp_path_factory):
     """fake_hmdb51 with its frames extracted to folders of JPEGs."""
     return _write_hmdb51(tmp_path_factory.mktemp("hmdb51_jpg") / "hmdb51", as_frames=True)
+
+
+def perturbed_dff(model, seed=1):
+    """A copy of a small `dff` model as if after some training: flow and scale heads off
+    their zero initialisation (warping and scaling change the features), and larger
+    feature and classifier weights (confident, not uniform, class probabilities), so that equality
+    tests compare outputs that really vary."""
+    import keras
+    from keras_video.models.dff import dff_parts
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    rng = np.random.default_rng(seed)
+    n_feat, n_flow, n_task = dff_parts(copy)
+    for layer, std in ((n_flow.get_layer("predict_flow"), 0.3),
+                       (n_flow.get_layer("scale_conv"), 0.05),
+                       (n_feat.get_layer("feat_conv_3x3"), None),
+                       (n_task.get_layer("classifier"), 3.0)):
+        shape = layer.kernel.shape
+        std = std or 4 / np.sqrt(np.prod(shape[:3]))
+        layer.kernel.assign(rng.normal(0, std, shape).astype("float32"))
+    return copy

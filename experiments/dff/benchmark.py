@@ -55,19 +55,7 @@ TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 def train_both(runs, overrides):
     """The per-frame model first; DFF then starts from its N_feat and N_task. Both read
     one generated data folder."""
-    dirs, seconds = {}, {}
-    for experiment in ("seg_frame", "seg_dff"):
-        model_dir = os.path.join(runs, experiment)
-        values = {**overrides, "model_dir": model_dir, "data_dir": os.path.join(runs, "data"),
-                  "quiet": True}
-        if experiment == "seg_dff":
-            values.setdefault("feature_init", dirs["seg_frame"])
-        start = time.time()
-        trainer.train(configs.make_config(experiment, values))
-        seconds[experiment] = time.time() - start
-        print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
-        dirs[experiment] = model_dir
-    return dirs, seconds
+    return trainer.train_per_frame_then_dff("seg_frame", "seg_dff", runs, overrides)
 
 
 def true_flow_miou(model, frames, masks, metas, num_classes, interval):

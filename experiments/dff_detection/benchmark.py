@@ -59,21 +59,9 @@ EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
 
 
 def train_both(runs, overrides):
-    """The per-frame R-FCN first; DFF then starts from its N_feat and N_task. Both read
+    """The per-frame model first; DFF then starts from its N_feat and N_task. Both read
     one generated data folder."""
-    dirs, seconds = {}, {}
-    for experiment in EXPERIMENTS:
-        model_dir = os.path.join(runs, experiment)
-        values = {**overrides, "model_dir": model_dir, "data_dir": os.path.join(runs, "data"),
-                  "quiet": True}
-        if experiment == "vid_dff_rfcn":
-            values.setdefault("feature_init", dirs["vid_rfcn"])
-        start = time.time()
-        trainer.train(configs.make_config(experiment, values))
-        seconds[experiment] = time.time() - start
-        print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
-        dirs[experiment] = model_dir
-    return dirs, seconds
+    return trainer.train_per_frame_then_dff("vid_rfcn", "vid_dff_rfcn", runs, overrides)
 
 
 def run_all(models, records, wnids, intervals, repeats, jit, true_flow):

@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_video import hardware, optimizers, run_dir
-from keras_video.training import distribute
+from keras_video.training import configs, distribute
 from keras_video import tasks as tasks_lib
 
 
@@ -84,6 +84,27 @@ def train(config, overwrite=False):
         return _train(config, overwrite)
     finally:
         keras.mixed_precision.set_global_policy(policy)
+
+
+def train_per_frame_then_dff(per_frame, dff, runs, overrides=None):
+    """Trains experiment `per_frame` (e.g. vid_rfcn) into runs/<per_frame>, then `dff`
+    (e.g. vid_dff_rfcn) into runs/<dff> starting from its N_feat and N_task
+    (--feature_init), both on one data folder runs/data, as the DFF benchmarks do; a
+    finished run is found, not trained again. `overrides`: flat settings for both
+    (make_config's). Returns ({experiment: model_dir}, {experiment: seconds})."""
+    dirs, seconds = {}, {}
+    for experiment in (per_frame, dff):
+        model_dir = os.path.join(runs, experiment)
+        values = {**(overrides or {}), "model_dir": model_dir,
+                  "data_dir": os.path.join(runs, "data"), "quiet": True}
+        if experiment == dff:
+            values.setdefault("feature_init", dirs[per_frame])
+        start = time.time()
+        train(configs.make_config(experiment, values))
+        seconds[experiment] = time.time() - start
+        print(f"{experiment}: {seconds[experiment]:.0f} s (0 if it was already trained)")
+        dirs[experiment] = model_dir
+    return dirs, seconds
 
 
 def _train(config, overwrite):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import TESTS
+from conftest import TESTS, perturbed_dff
 from keras_video.conversion import torch_weights
 from keras_video.layers import FlowWarp
 from keras_video.models import build_model, dff, model_names, resnet2d
@@ -176,25 +176,6 @@ def _frames(seed, batch=2):
     return np.random.default_rng(seed).uniform(0, 255, (batch, *SIZE)).astype("float32")
 
 
-def _perturbed(model, seed=1):
-    """A copy as if after some training: flow and scale heads off their zero
-    initialisation (warping and scaling change the features), and larger feature and
-    classifier weights (confident, not uniform, class probabilities), so that equality
-    tests compare outputs that really vary."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    rng = np.random.default_rng(seed)
-    n_feat, n_flow, n_task = dff.dff_parts(copy)
-    for layer, std in ((n_flow.get_layer("predict_flow"), 0.3),
-                       (n_flow.get_layer("scale_conv"), 0.05),
-                       (n_feat.get_layer("feat_conv_3x3"), None),
-                       (n_task.get_layer("classifier"), 3.0)):
-        shape = layer.kernel.shape
-        std = std or 4 / np.sqrt(np.prod(shape[:3]))
-        layer.kernel.assign(rng.normal(0, std, shape).astype("float32"))
-    return copy
-
-
 def test_registry_and_shapes(model):
     assert {"dff", "frame_seg"} <= set(model_names())
     n_feat, n_flow, n_task = dff.dff_parts(model)
@@ -220,7 +201,7 @@ def test_initial_flow_is_zero_and_scale_is_one(model):
 
 
 def test_key_equal_to_current_uses_unwarped_features_per_example(model):
-    trained = _perturbed(model)
+    trained = perturbed_dff(model)
     n_feat, n_flow, n_task = dff.dff_parts(trained)
     current = _frames(4)
     key = current.copy()
@@ -238,7 +219,7 @@ def test_key_equal_to_current_uses_unwarped_features_per_example(model):
 
 
 def test_keras_round_trip(model, tmp_path):
-    trained = _perturbed(model)
+    trained = perturbed_dff(model)
     inputs = {"current": _frames(6), "key": _frames(7)}
     trained.save(tmp_path / "dff.keras")
     loaded = keras.saving.load_model(tmp_path / "dff.keras")
@@ -283,10 +264,10 @@ def test_gradients_reach_feature_and_flow_nets(model):
     assert fresh("flow_net", "conv1") == 0
     # Once the heads are non-zero (as after a step), gradient reaches the flow net's first
     # layer too.
-    trained = _gradients(_perturbed(model), current, key)
+    trained = _gradients(perturbed_dff(model), current, key)
     assert trained("flow_net", "conv1") > 0 and trained("trunk", "conv1") > 0
     # With key == current the flow net is not used, so it gets no gradient at all.
-    same = _gradients(_perturbed(model), current, current)
+    same = _gradients(perturbed_dff(model), current, current)
     assert same("flow_net") == 0
     assert same("trunk", "conv1") > 0 and same("feature_net", "feat_conv_3x3") > 0
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import write_video
+from conftest import perturbed_dff, write_video
 from keras_video.serving import streaming
 from keras_video.data import decode
 from keras_video.layers import FlowWarp
@@ -22,17 +22,8 @@ def model():
     ones, and larger feature / classifier weights, so probabilities are far from
     uniform and the equality checks below compare outputs that really vary."""
     keras.utils.set_random_seed(0)
-    model = build_model("dff", num_classes=3, input_shape=SIZE, width=0.125, feature_width=16)
-    rng = np.random.default_rng(1)
-    n_feat, n_flow, n_task = dff.dff_parts(model)
-    for layer, std in ((n_flow.get_layer("predict_flow"), 0.3),
-                       (n_flow.get_layer("scale_conv"), 0.05),
-                       (n_feat.get_layer("feat_conv_3x3"), None),
-                       (n_task.get_layer("classifier"), 3.0)):
-        shape = layer.kernel.shape
-        std = std or 4 / np.sqrt(np.prod(shape[:3]))
-        layer.kernel.assign(rng.normal(0, std, shape).astype("float32"))
-    return model
+    return perturbed_dff(build_model("dff", num_classes=3, input_shape=SIZE, width=0.125,
+                                     feature_width=16))
 
 
 @pytest.fixture(scope="module")
