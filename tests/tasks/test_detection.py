@@ -241,6 +241,8 @@ def test_gpu_recipe_runs_one_step(experiment, vid_root, tmp_path):
                      backbone_weights="none", width=0.125, feature_width=16, batch_size=1,
                      epochs=1, steps_per_epoch=1, quiet=True,
                      model_dir=str(tmp_path / "run"), data_dir=str(tmp_path / "data"))
+    if configs.EXPERIMENTS[experiment]["model"] == "dff_rfcn":
+        overrides["flow_width"] = 0.125  # the recipe's full-width FlowNet: a model size
     recipe = configs.EXPERIMENTS[experiment]
     config = configs.make_config(experiment, overrides)
     assert (config.optimization.lr, config.optimization.lr_step_epochs) == (2.5e-4, 1.333)
