@@ -52,12 +52,6 @@ INTERVALS = (1, 2, 5, 10, 20)
 TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 
 
-def train_both(runs, overrides):
-    """The per-frame model first; DFF then starts from its N_feat and N_task. Both read
-    one generated data folder."""
-    return trainer.train_per_frame_then_dff("seg_frame", "seg_dff", runs, overrides)
-
-
 def true_flow_miou(model, frames, masks, metas, num_classes, interval):
     """mIoU of DFF's schedule with the ground-truth flow in place of the flow net (the
     engine's given-flow path: averaged onto the feature grid, no scale field): what
@@ -141,7 +135,8 @@ def main():
     overrides = dict(configs.parse_setting(item) for item in args.set)
     intervals = [int(k) for k in args.intervals.split(",")]
 
-    dirs, train_times = train_both(args.runs, overrides)
+    dirs, train_times = trainer.train_per_frame_then_dff(
+        "seg_frame", "seg_dff", args.runs, overrides)
     train_seconds = sum(train_times.values())
     models = {name: run_dir.RunDir(d).load_best_model()
               for name, d in dirs.items()}

@@ -58,12 +58,6 @@ TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
 
 
-def train_both(runs, overrides):
-    """The per-frame model first; DFF then starts from its N_feat and N_task. Both read
-    one generated data folder."""
-    return trainer.train_per_frame_then_dff("vid_rfcn", "vid_dff_rfcn", runs, overrides)
-
-
 def run_all(models, records, wnids, intervals, repeats, jit, true_flow):
     """Rows (method, interval, mAP by speed, best frames/s of the passes)."""
     dff = streaming.KerasParts(models["vid_dff_rfcn"], jit)
@@ -139,7 +133,8 @@ def main():
     overrides = dict(configs.parse_setting(item) for item in args.set)
     intervals = [int(k) for k in args.intervals.split(",")]
 
-    dirs, train_times = train_both(args.runs, overrides)
+    dirs, train_times = trainer.train_per_frame_then_dff(
+        "vid_rfcn", "vid_dff_rfcn", args.runs, overrides)
     models = {name: run_dir.RunDir(d).load_best_model() for name, d in dirs.items()}
     run = run_dir.RunDir(dirs["vid_dff_rfcn"]).read_config()
     train_cfg = run["train"]

@@ -46,7 +46,6 @@ with the meta.json of the folder it lies in, for video files, --source and --tim
 """
 
 import json
-import os
 import sys
 
 
@@ -187,7 +186,8 @@ class StreamPredictor:
                 if output is None:
                     continue
                 if writer is None:
-                    writer = _video_writer(output, fps, frame.shape[:2])
+                    live.check_output_folder(output)
+                    writer = live.video_writer(output, fps, frame.shape[:2])
                 image = self._picture(frame, result, alpha, min_score)
                 writer.write(np.ascontiguousarray(image[..., ::-1]))
         finally:
@@ -206,20 +206,6 @@ class StreamPredictor:
 def _paired(frames, engine):
     for index, frame in enumerate(frames):
         yield frame, engine.step(index, frame)
-
-
-def _video_writer(path, fps, size):
-    import cv2
-
-    height, width = size
-    fourcc = "mp4v" if path.lower().endswith(".mp4") else "MJPG"
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{path}: folder {directory} does not exist")
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
-    if not writer.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot write a {fourcc} video there")
-    return writer
 
 
 def _export_meta(model_dir):

@@ -649,9 +649,9 @@ class CnnLstmStreamer:
     batch stepped together (row r for the window opened at a frame with index % T ==
     r); a window's row starts at zero on its first frame and, T frames later, holds
     exactly what the LSTMs reach over that window alone, as in training; the head's
-    layers after the LSTMs turn it into the window's scores. So any window of T consecutive frames is
-    scored, whatever the stride, and each frame costs one CNN pass and one batched LSTM
-    step. Frames are preprocessed by the export's own serving function
+    layers after the LSTMs turn it into the window's scores. So any window of T
+    consecutive frames is scored, whatever the stride, and each frame costs one CNN pass
+    and one batched LSTM step. Frames are preprocessed by the export's own serving function
     (export.serving_fn: resize, gray, the evaluation crop), so a window's scores are the
     SavedModel's on it, to float rounding.
 
@@ -659,7 +659,7 @@ class CnnLstmStreamer:
     LiveRecognizer does, `score_window(frames [T, h, w, 3], frame indices)` on windows of
     consecutive frames in stream order; a gap in the stream (frames the live loop
     dropped) closes the open windows, and a window that was not carried through is
-    replayed from its cached features. `encoded` counts the CNN's frames and
+    replayed from its frames. `encoded` counts the CNN's frames and
     `lstm_steps` the batched LSTM steps. A cnn_lstm with frame differences (its CNN
     reads pairs of frames, the first of a window differing from the stream's) and flow
     models are refused: score those window by window."""

@@ -17,7 +17,6 @@ import time
 import keras
 
 from keras_video.data import moving_shapes
-
 from keras_video.tasks import dff_training
 from keras_video.tasks.dff_training import (OverlaySummaries, frame_features, load_clips,
                                       pair_dataset)
@@ -25,6 +24,7 @@ from keras_video.models import build_model
 from keras_video.models.dff import dff_parts, propagation_model
 from keras_video.tasks.base import Task, compile_model
 from keras_video.serving import export
+
 
 class VideoSegmentation(Task):
     name = "segmentation"
@@ -105,7 +105,8 @@ class VideoSegmentation(Task):
                 num_frames=config.data.frames, num_classes=config.dff.seg_classes)
             # Held out: the validation videos at the schedule of interval key_range + 1.
             self.flow_stats = dff_training.pretrain_flow(
-                config, self.model, os.path.join(self.output_dir, dff_training.FLOW_PRETRAIN_WEIGHTS),
+                config, self.model,
+                os.path.join(self.output_dir, dff_training.FLOW_PRETRAIN_WEIGHTS),
                 moving_shapes.sample_metas(config.dff.flow_pretrain_clips,
                                            config.runtime.seed + 3, spec),
                 lambda grid, stride: dff_training.schedule_flow_set(
