@@ -111,7 +111,12 @@ class RPNProposals(keras.layers.Layer):
         return pre, post
 
     def call(self, inputs, training=None):
-        pre_nms_top_n, post_nms_top_n, nms_threshold, min_size = self._settings(training)
+        return self.suppress(*self.ranked(inputs, training), training=training)
+
+    def ranked(self, inputs, training=None):
+        """Steps 1-4 up to NMS: (the pre_nms_top_n best boxes [B, pre, 4], their scores
+        [B, pre]), plain tensor arithmetic that XLA compiles."""
+        pre_nms_top_n, post_nms_top_n, _, min_size = self._settings(training)
         cls_prob, bbox_deltas, im_info = (tf.stop_gradient(tf.cast(x, tf.float32)) for x in inputs)
         num_anchors = self.num_anchors
         batch, feat_h, feat_w = (tf.shape(cls_prob)[i] for i in range(3))
@@ -141,9 +146,17 @@ class RPNProposals(keras.layers.Layer):
         boxes = tf.where(small[..., None], boxes + tf.concat([-half, -half, half, half], -1), boxes)
         scores = tf.where(outside | small, -1.0, scores)
 
-        pre, post = self._top_counts(count, pre_nms_top_n, post_nms_top_n)
+        pre, _ = self._top_counts(count, pre_nms_top_n, post_nms_top_n)
         top_scores, top_index = tf.math.top_k(scores, k=pre)  # ties: lower index first
-        top_boxes = tf.gather(boxes, top_index, batch_dims=1)  # [B, pre, 4]
+        return tf.gather(boxes, top_index, batch_dims=1), top_scores  # [B, pre, 4], [B, pre]
+
+    def suppress(self, top_boxes, top_scores, training=None):
+        """Steps 4-5 on `ranked`'s output: NMS, the first post_nms_top_n, cyclic
+        padding -> (rois, scores) as `call`."""
+        _, post_nms_top_n, nms_threshold, _ = self._settings(training)
+        batch = tf.shape(top_scores)[0]
+        pre = top_scores.shape[1] if top_scores.shape[1] is not None else tf.shape(top_scores)[1]
+        _, post = self._top_counts(pre, 0, post_nms_top_n)  # ranked's pre: all of them
 
         def select(image):
             image_boxes, image_scores = image
@@ -151,10 +164,13 @@ class RPNProposals(keras.layers.Layer):
             keep = tf.gather(keep, tf.range(post) % tf.size(keep))  # cyclic padding
             return tf.gather(image_boxes, keep), tf.gather(image_scores, keep)
 
-        kept_boxes, kept_scores = tf.map_fn(
-            select, (top_boxes, top_scores),
-            fn_output_signature=(tf.TensorSpec((None, 4), tf.float32),
-                                 tf.TensorSpec((None,), tf.float32)))
+        if top_scores.shape[0] == 1:  # one image (streaming): no loop over the batch
+            kept_boxes, kept_scores = (x[None] for x in select((top_boxes[0], top_scores[0])))
+        else:
+            kept_boxes, kept_scores = tf.map_fn(
+                select, (top_boxes, top_scores),
+                fn_output_signature=(tf.TensorSpec((None, 4), tf.float32),
+                                     tf.TensorSpec((None,), tf.float32)))
         image_index = tf.broadcast_to(tf.cast(tf.range(batch)[:, None, None], tf.float32),
                                       tf.concat([tf.shape(kept_boxes)[:2], [1]], 0))
         rois = tf.reshape(tf.concat([image_index, kept_boxes], -1), (-1, 5))

@@ -211,6 +211,8 @@ class DetectionOutput(keras.layers.Layer):
         scores = tf.reshape(scores, tf.stack([batch, -1, tf.shape(scores)[-1]]))
         boxes = tf.reshape(boxes, tf.stack([batch, -1, 4]))
         m = self.max_detections
+        if maps.shape[0] == 1:  # one image (streaming): no loop over the batch
+            return tuple(x[None] for x in self._image((scores[0], boxes[0])))
         return tf.map_fn(self._image, (scores, boxes), fn_output_signature=(
             tf.TensorSpec((m, 4), tf.float32), tf.TensorSpec((m,), tf.float32),
             tf.TensorSpec((m,), tf.int32), tf.TensorSpec((), tf.int32)))
@@ -283,27 +285,43 @@ def detector_of(model):
 
 
 def detector_stages(detect):
-    """The three stages of a `detect_net`, on its own layers: propose(maps) -> rois;
-    score(maps, rois) -> (class scores, boxes) (PSRoI pooling and voting: plain tensor
-    arithmetic, which XLA compiles); select(scores, boxes, maps) -> the detections dict
-    (per-class NMS). detect(maps) == select(*score(maps, propose(maps)), maps)."""
+    """The four stages of a `detect_net`, on its own layers, so that a caller can
+    compile the arithmetic ones (XLA) apart from the two NMS steps, which XLA cannot:
+
+        rank(maps)                   -> (boxes, scores): the decoded anchors, best
+                                        first (RPNProposals.ranked; arithmetic)
+        propose(boxes, scores)       -> rois: their NMS (RPNProposals.suppress)
+        score(maps, rois)            -> (class scores, boxes): PSRoI pooling and voting
+                                        (arithmetic)
+        select(scores, boxes, maps)  -> the detections dict (per-class NMS)
+
+    select(*score(maps, propose(*rank(maps))), maps) == detect(maps)."""
     info, proposals = detect.get_layer("im_info"), detect.get_layer("proposals")
     pool_cls, pool_bbox = detect.get_layer("psroi_cls"), detect.get_layer("psroi_bbox")
     vote, output = detect.get_layer("vote"), detect.get_layer("detections")
+    # Both map sets pooled as one: PSRoI pooling treats each output channel's G x G
+    # maps alone, so pooling the channels of rfcn_cls and then rfcn_bbox together
+    # gives both results at once, with one integral image and one set of gathers.
+    classes = pool_cls.output_dim
+    pool_both = PSRoIPooling(pool_cls.spatial_scale, classes + pool_bbox.output_dim,
+                             pool_cls.group_size, name="psroi_both")
 
-    def propose(maps):
-        info_ = info(maps["rpn_cls_prob"])
-        return proposals([maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info_])[0]
+    def rank(maps):
+        return proposals.ranked([maps["rpn_cls_prob"], maps["rpn_bbox_pred"],
+                                 info(maps["rpn_cls_prob"])])
+
+    def propose(boxes, scores):
+        return proposals.suppress(boxes, scores)[0]
 
     def score(maps, rois):
-        return vote([pool_cls([maps["rfcn_cls"], rois]), pool_bbox([maps["rfcn_bbox"], rois]),
-                     rois])
+        pooled = pool_both([tf.concat([maps["rfcn_cls"], maps["rfcn_bbox"]], -1), rois])
+        return vote([pooled[..., :classes], pooled[..., classes:], rois])
 
     def select(scores, boxes, maps):
         return dict(zip(("boxes", "scores", "labels", "count"),
                         output([scores, boxes, maps["rpn_cls_prob"]])))
 
-    return propose, score, select
+    return rank, propose, score, select
 
 
 def is_detector(model):

@@ -95,9 +95,10 @@ class KerasParts:
     head on N_task's maps (proposals, R-FCN voting, NMS: keras_video.models.rfcn.
     detector_of), in the same graph as the network step (one call from Python a frame):
     `jit_compile` (XLA) applies to the network steps, which it speeds up on a CPU (the
-    flow net's many small layers), and to the head's PSRoI pooling and voting, not to
-    its proposal and NMS loops, which XLA cannot compile. Frames are float32
-    [1, H, W, 3] at the model's size."""
+    flow net's many small layers), and to the head's arithmetic: the proposals'
+    decoding and ranking (in the network's XLA cluster), PSRoI pooling and voting; not
+    to its two NMS steps, which XLA cannot compile. Frames are float32 [1, H, W, 3] at
+    the model's size."""
 
     def __init__(self, model, jit_compile=False):
         self.n_feat, self.n_flow, self.n_task = dff_parts(model)
@@ -114,37 +115,41 @@ class KerasParts:
         def compiled(fn, *signature):
             return tf.function(fn, input_signature=signature, jit_compile=jit_compile)
 
-        key_net = compiled(self._key, frame)
-        flow_net = compiled(self._propagate_learned, frame, frame, features)
-        given_net = compiled(self._propagate_given, features, grid_flow)
         if not self.detection:
-            self._key_step, self._flow_step, self._dis_step = key_net, flow_net, given_net
+            self._key_step = compiled(self._key, frame)
+            self._flow_step = compiled(self._propagate_learned, frame, frame, features)
+            self._dis_step = compiled(self._propagate_given, features, grid_flow)
             return
-        # A detector's step is one graph: the network step (XLA) and then the head's
-        # stages (the PSRoI stage XLA-compiled inside it), one call from Python a frame.
-        detect = self._detector(model, jit_compile)
+        # A detector's step is one graph: the network step and the ranking of the
+        # proposals' anchors in one XLA cluster, their NMS, the PSRoI pooling and
+        # voting (XLA), the per-class NMS; one call from Python a frame.
+        rank, propose, score, select = rfcn.detector_stages(rfcn.detector_of(model))
+        score = tf.function(score, jit_compile=jit_compile)
+
+        def ranked(network):
+            def step(*args):
+                *features, maps = network(*args)
+                return (*features, maps, rank(maps))
+            return step
+
+        def detect(maps, ranked_anchors):
+            return select(*score(maps, propose(*ranked_anchors)), maps)
+
+        key_net = compiled(ranked(self._key), frame)
+        flow_net = compiled(ranked(lambda *args: (self._propagate_learned(*args),)),
+                            frame, frame, features)
+        given_net = compiled(ranked(lambda *args: (self._propagate_given(*args),)),
+                             features, grid_flow)
 
         def key_step(frame):
-            features, maps = key_net(frame)
-            return features, detect(maps)
+            features, maps, ranked_anchors = key_net(frame)
+            return features, detect(maps, ranked_anchors)
 
         self._key_step = tf.function(key_step, input_signature=[frame])
-        self._flow_step = tf.function(lambda *args: detect(flow_net(*args)),
+        self._flow_step = tf.function(lambda *args: detect(*flow_net(*args)),
                                       input_signature=[frame, frame, features])
-        self._dis_step = tf.function(lambda *args: detect(given_net(*args)),
+        self._dis_step = tf.function(lambda *args: detect(*given_net(*args)),
                                      input_signature=[features, grid_flow])
-
-    @staticmethod
-    def _detector(model, jit_compile):
-        """The detector's head in three steps (models.rfcn.detector_stages): proposals
-        and the final NMS as graphs, the PSRoI pooling and voting under `jit_compile`."""
-        propose, score, select = (tf.function(stage, jit_compile=jit)
-                                  for stage, jit in zip(rfcn.detector_stages(
-                                      rfcn.detector_of(model)), (False, jit_compile, False)))
-
-        def detect(maps):
-            return select(*score(maps, propose(maps)), maps)
-        return detect
 
     def _key(self, frame):
         features = self.n_feat(frame, training=False)
