@@ -28,9 +28,10 @@ single frames; `per_frame_model(dff_model)` builds it on a DFF model's own weigh
 Inference over a video (key frames, caching) is keras_video.serving.streaming.
 
 The flow net follows the reference symbol (msracver/Deep-Feature-Flow,
-resnet_v1_101_flownet_rfcn.py, `get_flownet`): both frames divided by 255 and
-concatenated, average-pooled by 2, a FlowNetS encoder (conv1 7x7/2 ... conv6_1, 1024
-channels at 1/128 of the frame) and decoder (4x4 stride-2 deconvolutions, each
+resnet_v1_101_flownet_rfcn.py, `get_flownet`): both frames minus the config's
+PIXEL_MEANS (its data layer subtracts them), divided by 255 and concatenated,
+average-pooled by 2, a FlowNetS encoder (conv1 7x7/2 ... conv6_1, 1024 channels at
+1/128 of the frame) and decoder (4x4 stride-2 deconvolutions, each
 concatenated with the encoder features and the upsampled coarser flow), LeakyReLU 0.1
 throughout; the finest decoder features (1/8 of the frame) are average-pooled once more
 to the 1/16 grid of N_feat, where a 3x3 conv predicts the flow and a 1x1 conv the scale.
@@ -76,6 +77,9 @@ BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 FEATURE_STRIDE = 16  # the paper's output stride; 8 is the other choice
 FEATURE_STRIDES = (8, 16)
 FLOWNET_PIXELS = 40.0  # frame pixels per unit of raw FlowNet output, see the module docstring
+# The reference config's PIXEL_MEANS (R, G, B), which its data layer subtracts from
+# every frame (lib/utils/image.py `transform`) before the flow net divides by 255.
+FLOW_PIXEL_MEANS = (123.15, 115.90, 103.06)
 
 
 def flow_scale(output_stride=FEATURE_STRIDE):
@@ -147,7 +151,10 @@ def flow_net(input_shape, feature_width=1024, width=1.0, output_stride=FEATURE_S
     current = keras.Input(input_shape, name="current")
     key = keras.Input(input_shape, name="key")
     x = layers.Concatenate(name="pair")([current, key])
-    x = layers.Rescaling(1.0 / 255.0, name="unit")(x)
+    # The reference's frames reach its flow net minus the pixel means, then / 255:
+    # about zero-centred, which a FlowNet trained from scratch needs in order to learn.
+    x = layers.Rescaling(1.0 / 255.0, offset=[-m / 255.0 for m in FLOW_PIXEL_MEANS] * 2,
+                         name="unit")(x)
     # "same" average pooling rounds odd sizes up (excluding the padding from the
     # average), like MXNet's pooling_convention="full".
     x = layers.AveragePooling2D(2, padding="same", name="half")(x)

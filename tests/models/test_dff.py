@@ -200,6 +200,18 @@ def test_initial_flow_is_zero_and_scale_is_one(model):
                                   dff.per_frame_model(model)(key))
 
 
+def test_flow_net_input_is_the_references(model):
+    """get_flownet's input: both frames minus the config's PIXEL_MEANS (RGB), / 255,
+    concatenated (current first), average-pooled by 2."""
+    current, key = _frames(2), _frames(3)
+    net = model.get_layer("flow_net")
+    half = keras.Model(net.inputs, net.get_layer("half").output)([current, key])
+    means = np.array([123.15, 115.90, 103.06], np.float32)
+    pair = np.concatenate([(current - means) / 255.0, (key - means) / 255.0], axis=-1)
+    b, h, w, c = pair.shape
+    pooled = pair.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    np.testing.assert_allclose(half, pooled, atol=1e-6)
+
 def test_key_equal_to_current_uses_unwarped_features_per_example(model):
     trained = perturbed_dff(model)
     n_feat, n_flow, n_task = dff.dff_parts(trained)
