@@ -11,11 +11,12 @@ VID_val_videos) frame by frame at batch 1 on the CPU with keras_video.serving.st
     per-frame    the vid_rfcn model, R-FCN on every frame
     DFF          the vid_dff_rfcn model at key intervals 1, 2, 5, 10, 20
     DFF + DIS    its N_feat and N_task with OpenCV's DIS optical flow in place of its
-                 flow net (no scale field): what better flow alone gives
+                 flow net (no scale field)
     DFF + true flow  the same with the generator's exact flow (generate.vid_meta,
-                 moving_shapes.flow_between): the ceiling of any flow net on this data,
-                 what warping the key frame's features can give at all (frames/s not
-                 measured: the flow is given)
+                 moving_shapes.flow_between; no scale field): what warping the key
+                 frame's features along the motion alone gives; the flow net and
+                 scale field trained on the detection loss can do better (frames/s
+                 not measured: the flow is given)
 
 and writes experiments/dff_detection/results.md (the table), results.json and
 map_vs_fps.png (mAP against frames/s, drawn with matplotlib). mAP is ImageNet VID's at
@@ -25,10 +26,12 @@ keras_video.tasks.detection_eval). The theoretical speed-up is from FLOPs
 warp + scale + N_task; the detection post-processing (proposals, PSRoI pooling, NMS),
 which every frame pays, is not counted there and is in the measured speed.
 
-Frames/s is the best of --repeats passes over the test videos (the machine is shared:
-the least-disturbed pass is the closest to the engine's own cost); mAP is the same in
-every pass. The network steps are XLA-compiled (--jit, default on, both methods alike);
-the head's proposals and NMS run as TensorFlow graphs.
+Frames/s is measured after the mAP, interleaved: video by video, every method runs
+over the same video in a shuffled order, --repeats times, and a method's frames/s is
+its frames over its summed seconds. The machine is shared and its speed drifts over
+seconds; interleaving puts that drift on every method alike, so the speed-ups (ratios)
+hold where a pass per method would not. The network steps are XLA-compiled (--jit,
+default on, both methods alike); the head's two NMS steps run as TensorFlow graphs.
 """
 
 import argparse
@@ -37,6 +40,8 @@ import json
 import os
 import sys
 import time
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -58,33 +63,57 @@ TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
 
 
-def run_all(models, records, wnids, intervals, repeats, jit, true_flow):
-    """Rows (method, interval, mAP by speed, best frames/s of the passes)."""
+def accuracy_rows(models, records, wnids, intervals, jit, true_flow):
+    """Rows (method, interval, mAP overall and by speed) and the engines' parts."""
+    per_frame = streaming.KerasParts(models["vid_rfcn"], jit)
     dff = streaming.KerasParts(models["vid_dff_rfcn"], jit)
     propagated = tuple(k for k in intervals if k > 1)
-    cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,), None, None),
+    cases = [("per-frame", per_frame, (1,), None, None),
              ("DFF", dff, tuple(intervals), "dff", None),
              ("DFF + DIS", dff, propagated, "dis", None),
              ("DFF + true flow", dff, propagated, "dff", true_flow)]
     rows = []
+    for method, parts, ks, mode, given in cases:
+        results, _ = detection.evaluate_videos(parts, records, wnids, ks, mode=mode,
+                                               given_flow=given)
+        for k in ks:
+            rows.append({"method": method, "interval": k, "mode": mode, "fps": float("nan"),
+                         "timed": given is None,
+                         **{f"map{s}": results[f"map{s}_k{k}"]
+                            for s in ("", "_slow", "_medium", "_fast")}})
+            print(f"{method:15s} k={k:2d}: mAP {100 * rows[-1]['map']:.2f}", flush=True)
+    return rows, {"per-frame": per_frame, "DFF": dff, "DFF + DIS": dff}
+
+
+def time_rows(rows, parts, records, repeats, seed=0):
+    """Frames/s of every timed row, measured interleaved: video by video, each method
+    runs over the same video in a shuffled order, so that the host's drifting speed
+    (a shared machine) falls on every method alike and the ratios hold. A row's
+    frames/s is its frames over its seconds summed over the `repeats` passes; each
+    pass's own figure is kept in "fps_passes"."""
+    timed = [r for r in rows if r["timed"]]
+    engines = []
+    for r in timed:
+        mode = "per_frame" if r["interval"] == 1 else r["mode"]
+        engine = streaming.StreamingEngine(parts[r["method"]], mode, r["interval"],
+                                           output="detections")
+        engine.warmup()
+        engines.append(engine)
+    videos = [[detection.read_frame(rec.image_path(i)) for i in range(rec.num_frames)]
+              for rec in records]
+    frames_total = sum(map(len, videos))
+    rng = np.random.default_rng(seed)
+    seconds = np.zeros((repeats, len(timed)))
     for rep in range(repeats):
-        for method, parts, ks, mode, given in cases:
-            if given is not None and rep:
-                continue  # the same mAP every pass, and no frames/s to measure
-            results, by_motion = detection.evaluate_videos(parts, records, wnids, ks,
-                                                           mode=mode, given_flow=given)
-            for k in ks:
-                row = next((r for r in rows if r["method"] == method and r["interval"] == k),
-                           None)
-                if row is None:
-                    row = {"method": method, "interval": k, "fps_passes": [],
-                           **{f"map{s}": results[f"map{s}_k{k}"]
-                              for s in ("", "_slow", "_medium", "_fast")}}
-                    rows.append(row)
-                row["fps_passes"].append(results[f"fps_k{k}"])
-                row["fps"] = max(row["fps_passes"]) if given is None else float("nan")
-                print(f"pass {rep + 1}/{repeats} {method:15s} k={k:2d}: mAP "
-                      f"{100 * row['map']:.2f} {results[f'fps_k{k}']:.1f} frames/s", flush=True)
+        for frames in videos:
+            for i in rng.permutation(len(timed)):
+                seconds[rep, i] += sum(r.seconds for r in engines[i].run(frames))
+        print(f"timing pass {rep + 1}/{repeats}: " + ", ".join(
+            f"{r['method']} k={r['interval']} {frames_total / t:.1f}"
+            for r, t in zip(timed, seconds[rep])) + " frames/s", flush=True)
+    for r, column in zip(timed, seconds.T):
+        r["fps"] = repeats * frames_total / float(column.sum())
+        r["fps_passes"] = [frames_total / float(t) for t in column]
     return rows
 
 
@@ -93,7 +122,7 @@ def plot(rows, path):
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method and r["fps"] == r["fps"]]
         if not mine:
-            continue  # the true-flow ceiling has no frames/s of its own
+            continue  # the true-flow rows have no frames/s of their own
         series[method] = ([r["fps"] for r in mine], [100 * r["map"] for r in mine])
         labels[method] = [f"k={r['interval']}" for r in mine] if method != "per-frame" else []
     image = plots.tradeoff_plot(series, "frames/s (batch 1, CPU)", "VID mAP@0.5 %",
@@ -122,7 +151,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "dff_detection"))
     parser.add_argument("--intervals", default=",".join(map(str, INTERVALS)))
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jit", type=int, default=1, help="XLA for the network steps "
                         "(both methods alike; the detection head's NMS runs as a graph)")
     parser.add_argument("--out", default=HERE)
@@ -149,8 +178,8 @@ def main():
         return moving_shapes.flow_between(metas[record.video], t, key)
 
     bench_start = time.time()
-    rows = run_all(models, records, wnids, intervals, args.repeats, bool(args.jit),
-                   true_flow)
+    rows, parts = accuracy_rows(models, records, wnids, intervals, bool(args.jit), true_flow)
+    rows = time_rows(rows, parts, records, args.repeats)
     cost = flops.dff_frame_costs(models["vid_dff_rfcn"])
     baseline = rows[0]
     at10 = next((r for r in rows if r["method"] == "DFF" and r["interval"] == 10), None)
@@ -170,7 +199,7 @@ def main():
         f"{train_cfg['backbone']} width {train_cfg['width']} -> {train_cfg['feature_width']} "
         f"channels at stride {train_cfg['output_stride']}, flow net width "
         f"{train_cfg['flow_width']}; batch 1, XLA {'on' if args.jit else 'off'} for the "
-        f"networks, frames/s best of {args.repeats} passes.\n\n"
+        f"networks, frames/s over {args.repeats} interleaved passes.\n\n"
         f"FLOPs per frame (networks): key {cost['key_gflops']:.3f} G (N_feat "
         f"{cost['feat_gflops']:.3f} + N_task {cost['task_gflops']:.4f}), propagated "
         f"{cost['propagate_gflops']:.4f} G (flow {cost['flow_gflops']:.4f} + warp/scale "
