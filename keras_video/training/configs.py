@@ -412,10 +412,11 @@ _DETECTION = dict(data="synthetic:vid", task="detection", size=128, frames=30,
 EXPERIMENTS.update({
     "vid_rfcn": dict(_DETECTION, model="rfcn"),
     # The flow net first learns on ground-truth flow of fresh generated videos (as
-    # DFF's FlowNet on Flying Chairs), then on the detection loss.
+    # DFF's FlowNet on Flying Chairs); then all three parts train end to end on the
+    # detection losses, as the paper's, from the R-FCN run's N_feat and N_task.
     "vid_dff_rfcn": dict(_DETECTION, model="dff_rfcn", flow_width=0.125,
-                         feature_init="runs/vid_rfcn", freeze_feature=True, epochs=5,
-                         lr=3e-4, warmup_epochs=0.0, flow_pretrain_steps=8000),
+                         feature_init="runs/vid_rfcn", epochs=5, lr=3e-4,
+                         warmup_epochs=0.0, flow_pretrain_steps=8000),
 })
 
 # Video object detection on the real ILSVRC2015 VID + DET, for a GPU
