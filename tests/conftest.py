@@ -222,3 +222,19 @@ def perturbed_dff(model, seed=1):
         std = std or 4 / np.sqrt(np.prod(shape[:3]))
         layer.kernel.assign(rng.normal(0, std, shape).astype("float32"))
     return copy
+
+
+def small_dff_rfcn(seed=1):
+    """A 64 x 64 dff_rfcn model of 3 classes small enough for unit tests (ResNet-18 at
+    width 0.125, stride 8, small anchors), its flow head off zero so that propagated
+    frames differ from their key frame."""
+    import keras
+    from keras_video.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model("dff_rfcn", num_classes=3, input_shape=(64, 64, 3),
+                        backbone="resnet18", width=0.125, feature_width=16, flow_width=0.125,
+                        output_stride=8, anchor_scales=(1, 2, 4))
+    flow = model.get_layer("flow_net").get_layer("predict_flow")
+    flow.kernel.assign(np.random.default_rng(0).normal(0, 0.3, flow.kernel.shape))
+    return model

@@ -2,13 +2,13 @@
 the reference's pred_eval, and the staged head the streaming engine compiles against
 the head as one Keras model."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import small_dff_rfcn
 from detection_reference import random_boxes, reference_pred_eval
-from keras_video.models import build_model, rfcn
+from keras_video.models import rfcn
 from keras_video.models.dff import dff_parts
 from keras_video.serving import streaming
 
@@ -51,12 +51,7 @@ def test_the_engines_staged_head_is_the_keras_head(jit_compile):
     """KerasParts runs the head as stages (the anchors ranked inside the network's
     XLA cluster, the two NMS steps apart, both PSRoI poolings as one): its detections
     on a key frame and on a propagated one are detect_net's on the same maps."""
-    keras.utils.set_random_seed(2)
-    model = build_model("dff_rfcn", num_classes=3, input_shape=(64, 64, 3),
-                        backbone="resnet18", width=0.125, feature_width=16, flow_width=0.125,
-                        output_stride=8, anchor_scales=(1, 2, 4))
-    flow = model.get_layer("flow_net").get_layer("predict_flow")
-    flow.kernel.assign(np.random.default_rng(0).normal(0, 0.3, flow.kernel.shape))
+    model = small_dff_rfcn(2)
     rng = np.random.default_rng(5)
     key, current = (rng.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32) for _ in range(2))
     n_feat, _, n_task = dff_parts(model)

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_module
+from conftest import run_module, small_dff_rfcn
 from keras_video import saving
 from keras_video.data import generate, imagenet_vid
-from keras_video.models import build_model
 from keras_video.serving import streaming
 from keras_video.tasks import detection
 from keras_video.training import configs, trainer
@@ -210,12 +209,7 @@ def test_engine_key_frames_are_the_per_frame_detector(vid_root):
     """A dff_rfcn model in the streaming engine: key frames give exactly the per-frame
     detector's detections (N_feat and N_task of the same weights); the frames between
     are propagated, and differ once the flow is not zero."""
-    keras.utils.set_random_seed(1)
-    model = build_model("dff_rfcn", num_classes=3, input_shape=(64, 64, 3),
-                        backbone="resnet18", width=0.125, feature_width=16, flow_width=0.125,
-                        output_stride=8, anchor_scales=(1, 2, 4))
-    flow = model.get_layer("flow_net").get_layer("predict_flow")
-    flow.kernel.assign(np.random.default_rng(0).normal(0, 0.3, flow.kernel.shape))
+    model = small_dff_rfcn(1)
     record = imagenet_vid.read_list(os.path.join(vid_root, "ImageSets", "VID_val_videos.txt"))[0]
     frames = [detection.read_frame(record.image_path(i)) for i in range(8)]
     parts = streaming.KerasParts(model)
