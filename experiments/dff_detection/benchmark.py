@@ -64,11 +64,10 @@ EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
 
 
 def accuracy_rows(models, records, wnids, intervals, jit, true_flow):
-    """Rows (method, interval, mAP overall and by speed) and the engines' parts."""
-    per_frame = streaming.KerasParts(models["vid_rfcn"], jit)
+    """Rows (method, interval, mAP overall and by speed) and each method's parts."""
     dff = streaming.KerasParts(models["vid_dff_rfcn"], jit)
     propagated = tuple(k for k in intervals if k > 1)
-    cases = [("per-frame", per_frame, (1,), None, None),
+    cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,), None, None),
              ("DFF", dff, tuple(intervals), "dff", None),
              ("DFF + DIS", dff, propagated, "dis", None),
              ("DFF + true flow", dff, propagated, "dff", true_flow)]
@@ -82,7 +81,7 @@ def accuracy_rows(models, records, wnids, intervals, jit, true_flow):
                          **{f"map{s}": results[f"map{s}_k{k}"]
                             for s in ("", "_slow", "_medium", "_fast")}})
             print(f"{method:15s} k={k:2d}: mAP {100 * rows[-1]['map']:.2f}", flush=True)
-    return rows, {"per-frame": per_frame, "DFF": dff, "DFF + DIS": dff}
+    return rows, {method: parts for method, parts, *_ in cases}
 
 
 def time_rows(rows, parts, records, repeats, seed=0):

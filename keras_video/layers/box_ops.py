@@ -169,3 +169,14 @@ def nms(boxes, scores, iou_threshold, max_output):
     shifted = tf.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] + 1.0, boxes[:, 2] + 1.0], axis=-1)
     return tf.image.non_max_suppression(shifted, tf.cast(scores, tf.float32), max_output,
                                         iou_threshold=iou_threshold)
+
+
+def per_image(fn, elems, fn_output_signature, batch_size=None):
+    """tf.map_fn of `fn` over the images of the batched tensors `elems`, for the detection
+    layers' image-by-image steps. A batch of one (the streaming engine's) calls `fn` once
+    on the image and adds the batch axis back: no loop in the graph. `batch_size`: the
+    static batch size where `elems` lost it (default: that of elems[0])."""
+    batch_size = elems[0].shape[0] if batch_size is None else batch_size
+    if batch_size == 1:
+        return tuple(x[None] for x in fn(tuple(e[0] for e in elems)))
+    return tf.map_fn(fn, elems, fn_output_signature=fn_output_signature)

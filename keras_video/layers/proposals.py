@@ -164,13 +164,9 @@ class RPNProposals(keras.layers.Layer):
             keep = tf.gather(keep, tf.range(post) % tf.size(keep))  # cyclic padding
             return tf.gather(image_boxes, keep), tf.gather(image_scores, keep)
 
-        if top_scores.shape[0] == 1:  # one image (streaming): no loop over the batch
-            kept_boxes, kept_scores = (x[None] for x in select((top_boxes[0], top_scores[0])))
-        else:
-            kept_boxes, kept_scores = tf.map_fn(
-                select, (top_boxes, top_scores),
-                fn_output_signature=(tf.TensorSpec((None, 4), tf.float32),
-                                     tf.TensorSpec((None,), tf.float32)))
+        kept_boxes, kept_scores = box_ops.per_image(
+            select, (top_boxes, top_scores),
+            (tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None,), tf.float32)))
         image_index = tf.broadcast_to(tf.cast(tf.range(batch)[:, None, None], tf.float32),
                                       tf.concat([tf.shape(kept_boxes)[:2], [1]], 0))
         rois = tf.reshape(tf.concat([image_index, kept_boxes], -1), (-1, 5))

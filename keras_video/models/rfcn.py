@@ -44,6 +44,7 @@ BBOX_STDS = (0.1, 0.1, 0.2, 0.2)
 TEST_NMS = 0.3  # per class, cfg.TEST.NMS
 SCORE_THRESHOLD = 1e-4  # pred_eval's thresh
 MAX_DETECTIONS = 300  # cfg.TEST.max_per_image
+BOX_CHANNELS = 8  # rfcn_bbox's output channels: background and foreground deltas
 MAP_NAMES = ("rpn_cls_score", "rpn_cls_prob", "rpn_bbox_pred", "rfcn_cls", "rfcn_bbox")
 
 
@@ -122,7 +123,7 @@ def detection_net(feature_shape, num_classes, anchor_scales=box_ops.ANCHOR_SCALE
                                 name="rpn")(rpn_feat)
     cells = group_size * group_size
     rfcn_cls = conv1x1(cells * (num_classes + 1), "rfcn_cls", "float32")(rfcn_feat)
-    rfcn_bbox = conv1x1(cells * 8, "rfcn_bbox", "float32", stddev=0.001)(rfcn_feat)
+    rfcn_bbox = conv1x1(cells * BOX_CHANNELS, "rfcn_bbox", "float32", stddev=0.001)(rfcn_feat)
     outputs = dict(zip(MAP_NAMES, (score, prob, bbox, rfcn_cls, rfcn_bbox)))
     return keras.Model(features, outputs, name="task_net")
 
@@ -211,11 +212,9 @@ class DetectionOutput(keras.layers.Layer):
         scores = tf.reshape(scores, tf.stack([batch, -1, tf.shape(scores)[-1]]))
         boxes = tf.reshape(boxes, tf.stack([batch, -1, 4]))
         m = self.max_detections
-        if maps.shape[0] == 1:  # one image (streaming): no loop over the batch
-            return tuple(x[None] for x in self._image((scores[0], boxes[0])))
-        return tf.map_fn(self._image, (scores, boxes), fn_output_signature=(
+        return box_ops.per_image(self._image, (scores, boxes), (
             tf.TensorSpec((m, 4), tf.float32), tf.TensorSpec((m,), tf.float32),
-            tf.TensorSpec((m,), tf.int32), tf.TensorSpec((), tf.int32)))
+            tf.TensorSpec((m,), tf.int32), tf.TensorSpec((), tf.int32)), maps.shape[0])
 
     def compute_output_shape(self, input_shape):
         b, m = input_shape[2][0], self.max_detections
@@ -251,6 +250,22 @@ class RoIVote(keras.layers.Layer):
                 "means": self.means}
 
 
+def ps_roi_pooling(num_classes, stride, name=None):
+    """The PSRoIPooling of both R-FCN map sets at once (`pool_maps`): rfcn_cls's C + 1
+    output channels, then rfcn_bbox's BOX_CHANNELS. The pooling reads each output
+    channel's k x k score maps alone, so one call on the concatenated maps gives both
+    results, with one integral image and one set of gathers."""
+    return PSRoIPooling(1.0 / stride, num_classes + 1 + BOX_CHANNELS, GROUP_SIZE, name=name)
+
+
+def pool_maps(pooling, maps, rois):
+    """(rfcn_cls pooled [R, k, k, C + 1], rfcn_bbox pooled [R, k, k, BOX_CHANNELS]) over
+    `rois` with a `ps_roi_pooling` layer."""
+    pooled = pooling([keras.ops.concatenate([maps["rfcn_cls"], maps["rfcn_bbox"]], -1),
+                      rois])
+    return pooled[..., :-BOX_CHANNELS], pooled[..., -BOX_CHANNELS:]
+
+
 def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTIONS,
                stride=dff_lib.FEATURE_STRIDE, anchor_scales=box_ops.ANCHOR_SCALES):
     """The dense maps of `detection_net` -> detections {"boxes" [B, M, 4] (x1, y1, x2,
@@ -263,11 +278,8 @@ def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTION
     rois, _ = RPNProposals(feature_stride=stride, anchor_scales=anchor_scales,
                            name="proposals")(
         [maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info])
-    cls_pooled = PSRoIPooling(1.0 / stride, num_classes + 1, GROUP_SIZE,
-                              name="psroi_cls")([maps["rfcn_cls"], rois])
-    bbox_pooled = PSRoIPooling(1.0 / stride, 8, GROUP_SIZE,
-                               name="psroi_bbox")([maps["rfcn_bbox"], rois])
-    scores, boxes = RoIVote(image_size, name="vote")([cls_pooled, bbox_pooled, rois])
+    pooling = ps_roi_pooling(num_classes, stride, name="psroi")
+    scores, boxes = RoIVote(image_size, name="vote")([*pool_maps(pooling, maps, rois), rois])
     out = DetectionOutput(max_detections=max_detections, name="detections")(
         [scores, boxes, maps["rpn_cls_prob"]])
     return keras.Model(maps, dict(zip(("boxes", "scores", "labels", "count"), out)),
@@ -297,14 +309,8 @@ def detector_stages(detect):
 
     select(*score(maps, propose(*rank(maps))), maps) == detect(maps)."""
     info, proposals = detect.get_layer("im_info"), detect.get_layer("proposals")
-    pool_cls, pool_bbox = detect.get_layer("psroi_cls"), detect.get_layer("psroi_bbox")
-    vote, output = detect.get_layer("vote"), detect.get_layer("detections")
-    # Both map sets pooled as one: PSRoI pooling treats each output channel's G x G
-    # maps alone, so pooling the channels of rfcn_cls and then rfcn_bbox together
-    # gives both results at once, with one integral image and one set of gathers.
-    classes = pool_cls.output_dim
-    pool_both = PSRoIPooling(pool_cls.spatial_scale, classes + pool_bbox.output_dim,
-                             pool_cls.group_size, name="psroi_both")
+    pooling, vote = detect.get_layer("psroi"), detect.get_layer("vote")
+    output = detect.get_layer("detections")
 
     def rank(maps):
         return proposals.ranked([maps["rpn_cls_prob"], maps["rpn_bbox_pred"],
@@ -314,8 +320,7 @@ def detector_stages(detect):
         return proposals.suppress(boxes, scores)[0]
 
     def score(maps, rois):
-        pooled = pool_both([tf.concat([maps["rfcn_cls"], maps["rfcn_bbox"]], -1), rois])
-        return vote([pooled[..., :classes], pooled[..., classes:], rois])
+        return vote([*pool_maps(pooling, maps, rois), rois])
 
     def select(scores, boxes, maps):
         return dict(zip(("boxes", "scores", "labels", "count"),

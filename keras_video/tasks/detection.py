@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_video.data import decode, generate, imagenet_vid, vid_synthetic
-from keras_video.layers import PSRoIPooling, RPNProposals, box_ops
+from keras_video.layers import RPNProposals, box_ops
 from keras_video.layers import detection_targets as targets
 from keras_video.models import build_model, rfcn
 from keras_video.models.dff import dff_parts
@@ -202,9 +202,7 @@ class DetectionTraining(keras.Model):
         self.proposals = RPNProposals(feature_stride=rpn.feature_stride,
                                       anchor_scales=rpn.anchor_scales,
                                       anchor_ratios=rpn.anchor_ratios)
-        scale = 1.0 / rpn.feature_stride
-        self.psroi_cls = PSRoIPooling(scale, self.num_classes + 1, rfcn.GROUP_SIZE)
-        self.psroi_bbox = PSRoIPooling(scale, 8, rfcn.GROUP_SIZE)
+        self.psroi = rfcn.ps_roi_pooling(self.num_classes, rpn.feature_stride)
         self.ohem, self.seed = bool(ohem), int(seed)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss",) + self.LOSSES}
@@ -253,8 +251,8 @@ class DetectionTraining(keras.Model):
             sampled.append(tf.concat([index, image_rois], axis=1))
             sampled_targets.append(image_targets)
         all_rois = tf.concat(sampled, axis=0)
-        cls_score = tf.reduce_mean(self.psroi_cls([maps["rfcn_cls"], all_rois]), axis=(1, 2))
-        bbox_pred = tf.reduce_mean(self.psroi_bbox([maps["rfcn_bbox"], all_rois]), axis=(1, 2))
+        cls_score, bbox_pred = (tf.reduce_mean(pooled, axis=(1, 2))
+                                for pooled in rfcn.pool_maps(self.psroi, maps, all_rois))
         rows = sampled[0].shape[0]
         for b, (labels, box_targets, weights, valid) in enumerate(sampled_targets):
             part = slice(b * rows, (b + 1) * rows)
