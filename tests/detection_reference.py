@@ -1,6 +1,10 @@
-"""NumPy ports of the Deep Feature Flow reference's box arithmetic, NMS and test-time
-selection (msracver/Deep-Feature-Flow lib/bbox/bbox_transform.py, lib/nms/nms.py,
-dff_rfcn/core/tester.py), shared by the detection layer and head tests."""
+"""NumPy ports of the Deep Feature Flow reference's box arithmetic, NMS, test-time
+selection and PSRoI pooling kernel (msracver/Deep-Feature-Flow
+lib/bbox/bbox_transform.py, lib/nms/nms.py, dff_rfcn/core/tester.py,
+dff_rfcn/operator_cxx/psroi_pooling.cu), shared by the detection layer and head
+tests."""
+
+import math
 
 import numpy as np
 
@@ -83,3 +87,63 @@ def reference_pred_eval(scores, boxes, thresh, nms_threshold, max_per_image):
         cut = sorted(s for s, _, _ in found)[-max_per_image]
         found = [f for f in found if f[0] >= cut]
     return sorted(found, reverse=True)
+
+
+def c_round(value):
+    """C's round(): half away from zero."""
+    return math.copysign(math.floor(abs(value) + 0.5), value)
+
+
+def multiply_add(a, b, c, fused):
+    """float32 a * b + c: one rounding (CUDA's fmaf: the exact value is computed in
+    double) or two."""
+    if fused:
+        return np.float32(np.float64(a) * np.float64(b) + np.float64(c))
+    return np.float32(np.float32(a) * np.float32(b)) + np.float32(c)
+
+
+def bin_bounds(roi, spatial_scale, pooled, ph, pw, height, width, fused=True):
+    """PSROIPoolForwardKernel's bin bounds, in its float32 arithmetic and order, with
+    `ph * bin_size + roi_start` fused into one multiply-add as nvcc compiles it by
+    default (--fmad=true)."""
+    f32 = np.float32
+    scale = f32(spatial_scale)
+    start_w = f32(c_round(roi[1])) * scale
+    start_h = f32(c_round(roi[2])) * scale
+    end_w = f32(c_round(roi[3]) + 1.0) * scale
+    end_h = f32(c_round(roi[4]) + 1.0) * scale
+    roi_w = max(f32(end_w - start_w), f32(0.1))
+    roi_h = max(f32(end_h - start_h), f32(0.1))
+    bin_h, bin_w = f32(roi_h / f32(pooled)), f32(roi_w / f32(pooled))
+    hstart = int(np.floor(multiply_add(ph, bin_h, start_h, fused)))
+    wstart = int(np.floor(multiply_add(pw, bin_w, start_w, fused)))
+    hend = int(np.ceil(multiply_add(ph + 1, bin_h, start_h, fused)))
+    wend = int(np.ceil(multiply_add(pw + 1, bin_w, start_w, fused)))
+    hstart, hend = min(max(hstart, 0), height), min(max(hend, 0), height)
+    wstart, wend = min(max(wstart, 0), width), min(max(wend, 0), width)
+    return hstart, hend, wstart, wend
+
+
+def reference_channel(ctop, ph, pw, group, pooled):
+    gw = min(max(int(np.floor(pw * group / pooled)), 0), group - 1)
+    gh = min(max(int(np.floor(ph * group / pooled)), 0), group - 1)
+    return (ctop * group + gh) * group + gw
+
+
+def reference_forward(features, rois, spatial_scale, output_dim, group, pooled, fused=True):
+    """The forward kernel, one output element at a time; features channels-last,
+    output [R, P, P, output_dim]."""
+    features = np.asarray(features, np.float64)
+    _, height, width, _ = features.shape
+    out = np.zeros((len(rois), pooled, pooled, output_dim))
+    for n, roi in enumerate(np.asarray(rois, np.float32)):
+        for ctop in range(output_dim):
+            for ph in range(pooled):
+                for pw in range(pooled):
+                    hs, he, ws, we = bin_bounds(roi, spatial_scale, pooled, ph, pw, height,
+                                                width, fused)
+                    if he <= hs or we <= ws:
+                        continue
+                    c = reference_channel(ctop, ph, pw, group, pooled)
+                    out[n, ph, pw, ctop] = features[int(roi[0]), hs:he, ws:we, c].mean()
+    return out

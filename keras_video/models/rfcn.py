@@ -17,7 +17,8 @@ resnet_v1_101_flownet_imagenet_vid_rfcn_end2end_ohem.yaml`:
                dense maps; training (keras_video.tasks.detection) and inference read
                them.
     detect     "detect_net" (`detect_net`), inference only: RPNProposals (6000 best
-               anchors, NMS 0.7, 300 RoIs), PSRoIPooling of both map sets over the RoIs,
+               anchors, NMS 0.7, 300 RoIs), PSRoIPooling of both map sets over the RoIs
+               (of the box maps, the foreground slot: the only one read),
                voting by averaging the 7 x 7 bins, softmax over C + 1 classes, the
                foreground deltas de-normalised by BBOX_STDS (0.1, 0.1, 0.2, 0.2) and
                decoded on the RoIs, clipped; per class, scores above 1e-4 and NMS 0.3;
@@ -45,6 +46,7 @@ TEST_NMS = 0.3  # per class, cfg.TEST.NMS
 SCORE_THRESHOLD = 1e-4  # pred_eval's thresh
 MAX_DETECTIONS = 300  # cfg.TEST.max_per_image
 BOX_CHANNELS = 8  # rfcn_bbox's output channels: background and foreground deltas
+FOREGROUND_BOX_CHANNELS = 4  # the foreground slot (4..7), the only one a box is read from
 MAP_NAMES = ("rpn_cls_score", "rpn_cls_prob", "rpn_bbox_pred", "rfcn_cls", "rfcn_bbox")
 
 
@@ -227,10 +229,11 @@ class DetectionOutput(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_video")
 class RoIVote(keras.layers.Layer):
-    """Call on [cls_pooled [R, k, k, C + 1], bbox_pooled [R, k, k, 8], rois [R, 5]]:
+    """Call on [cls_pooled [R, k, k, C + 1], bbox_pooled [R, k, k, 8 or 4], rois [R, 5]]:
     R-FCN's voting (the average over the k x k bins), the class softmax, and the boxes:
-    the foreground deltas (slots 4..7), de-normalised by BBOX_STDS / MEANS, decoded on
-    the RoIs and clipped to the image. Returns (scores [R, C + 1], boxes [R, 4])."""
+    the foreground deltas (the last 4 channels: slots 4..7 of all 8, or the foreground
+    slot alone), de-normalised by BBOX_STDS / MEANS, decoded on the RoIs and clipped to
+    the image. Returns (scores [R, C + 1], boxes [R, 4])."""
 
     def __init__(self, image_size, stds=BBOX_STDS, means=BBOX_MEANS, **kwargs):
         super().__init__(autocast=False, **kwargs)
@@ -240,7 +243,7 @@ class RoIVote(keras.layers.Layer):
     def call(self, inputs):
         cls_pooled, bbox_pooled, rois = inputs
         logits = tf.reduce_mean(tf.cast(cls_pooled, tf.float32), axis=(1, 2))
-        deltas = tf.reduce_mean(tf.cast(bbox_pooled, tf.float32), axis=(1, 2))[:, 4:8]
+        deltas = tf.reduce_mean(tf.cast(bbox_pooled, tf.float32), axis=(1, 2))[:, -4:]
         boxes = box_ops.decode_boxes(rois[:, 1:], deltas, self.means, self.stds)
         boxes = box_ops.clip_boxes(boxes, float(self.image_size[0]), float(self.image_size[1]))
         return tf.nn.softmax(logits, axis=-1), boxes
@@ -250,20 +253,24 @@ class RoIVote(keras.layers.Layer):
                 "means": self.means}
 
 
-def ps_roi_pooling(num_classes, stride, name=None):
+def ps_roi_pooling(num_classes, stride, box_channels=BOX_CHANNELS, name=None):
     """The PSRoIPooling of both R-FCN map sets at once (`pool_maps`): rfcn_cls's C + 1
-    output channels, then rfcn_bbox's BOX_CHANNELS. The pooling reads each output
-    channel's k x k score maps alone, so one call on the concatenated maps gives both
-    results, with one integral image and one set of gathers."""
-    return PSRoIPooling(1.0 / stride, num_classes + 1 + BOX_CHANNELS, GROUP_SIZE, name=name)
+    output channels, then the last `box_channels` of rfcn_bbox's (all 8 for training;
+    FOREGROUND_BOX_CHANNELS at inference, which reads no other). The pooling reads
+    each output channel's k x k score maps alone, so one call on the concatenated maps
+    gives both results, with one integral image and one set of gathers."""
+    return PSRoIPooling(1.0 / stride, num_classes + 1 + box_channels, GROUP_SIZE, name=name)
 
 
 def pool_maps(pooling, maps, rois):
-    """(rfcn_cls pooled [R, k, k, C + 1], rfcn_bbox pooled [R, k, k, BOX_CHANNELS]) over
-    `rois` with a `ps_roi_pooling` layer."""
-    pooled = pooling([keras.ops.concatenate([maps["rfcn_cls"], maps["rfcn_bbox"]], -1),
-                      rois])
-    return pooled[..., :-BOX_CHANNELS], pooled[..., -BOX_CHANNELS:]
+    """(rfcn_cls pooled [R, k, k, C + 1], rfcn_bbox pooled [R, k, k, B]) over `rois`
+    with a `ps_roi_pooling` layer, B its box channels: rfcn_bbox's last B channel
+    groups (its channels are class-major, k x k score maps per output channel, so the
+    foreground slot is the last 4 k k channels)."""
+    box_channels = pooling.output_dim - maps["rfcn_cls"].shape[-1] // GROUP_SIZE ** 2
+    boxes = maps["rfcn_bbox"][..., -box_channels * GROUP_SIZE ** 2:]
+    pooled = pooling([keras.ops.concatenate([maps["rfcn_cls"], boxes], -1), rois])
+    return pooled[..., :-box_channels], pooled[..., -box_channels:]
 
 
 def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTIONS,
@@ -278,7 +285,8 @@ def detect_net(map_shapes, image_size, num_classes, max_detections=MAX_DETECTION
     rois, _ = RPNProposals(feature_stride=stride, anchor_scales=anchor_scales,
                            name="proposals")(
         [maps["rpn_cls_prob"], maps["rpn_bbox_pred"], info])
-    pooling = ps_roi_pooling(num_classes, stride, name="psroi")
+    # The background slot's box deltas are never read at test time: not pooled.
+    pooling = ps_roi_pooling(num_classes, stride, FOREGROUND_BOX_CHANNELS, name="psroi")
     scores, boxes = RoIVote(image_size, name="vote")([*pool_maps(pooling, maps, rois), rois])
     out = DetectionOutput(max_detections=max_detections, name="detections")(
         [scores, boxes, maps["rpn_cls_prob"]])

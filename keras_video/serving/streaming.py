@@ -107,6 +107,7 @@ class KerasParts:
         self.frame_size = tuple(self.n_feat.input.shape[1:3])
         self.grid = tuple(self.n_feat.output.shape[1:3])
         self.stride = feature_stride(model)
+        self._concrete = {}
         self._warp = FlowWarp(dtype=self.n_task.dtype_policy, name="stream_warp")
         frame = tf.TensorSpec([1, *self.frame_size, 3], tf.float32)
         features = tf.TensorSpec([1, *self.n_feat.output.shape[1:]], self.n_feat.output.dtype)
@@ -163,14 +164,22 @@ class KerasParts:
     def _propagate_given(self, key_features, flow):
         return self.n_task(self._warp([key_features, flow]), training=False)
 
+    def _call(self, step, *args):
+        # The step's one concrete function, called directly: a tf.function's own call
+        # matches its arguments against its signature first, a cost paid on every frame.
+        concrete = self._concrete.get(step)
+        if concrete is None:
+            concrete = self._concrete[step] = getattr(self, step).get_concrete_function()
+        return concrete(*args)
+
     def key(self, frame):
-        return self._key_step(tf.constant(frame))
+        return self._call("_key_step", tf.constant(frame))
 
     def propagate(self, frame, key_frame, key_features):
-        return self._flow_step(tf.constant(frame), key_frame, key_features)
+        return self._call("_flow_step", tf.constant(frame), key_frame, key_features)
 
     def propagate_flow(self, key_features, grid_flow):
-        return self._dis_step(key_features, tf.constant(grid_flow))
+        return self._call("_dis_step", key_features, tf.constant(grid_flow))
 
     def tracing_counts(self):
         """How often each step was traced (1 each after use: nothing retraces per frame)."""
@@ -252,7 +261,7 @@ class StreamingEngine:
 
     def _result(self, output):
         if self.output == "detections":  # boxes in pixels of the model's input
-            count = int(output["count"][0])
+            count = int(output["count"].numpy()[0])
             return {name: output[name].numpy()[0, :count]
                     for name in ("boxes", "scores", "labels")}
         probabilities = output.numpy()[0]

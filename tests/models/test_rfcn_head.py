@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import small_dff_rfcn
-from detection_reference import random_boxes, reference_pred_eval
+from detection_reference import (random_boxes, reference_bbox_pred, reference_forward,
+                                 reference_pred_eval)
 from keras_video.models import rfcn
 from keras_video.models.dff import dff_parts
 from keras_video.serving import streaming
@@ -44,6 +45,35 @@ def test_detection_output_is_pred_eval_for_one_image_and_for_a_batch():
                                        rtol=1e-6)
             np.testing.assert_allclose([b for _, _, b in found], [b for _, _, b in expected])
         assert int(alone[3]) == len(expected) and len(expected) <= kept
+
+
+def test_the_heads_scores_and_boxes_are_the_reference_symbols():
+    """detect_net's PSRoI pooling and voting (detector_stages' score) against the
+    reference's test symbol in NumPy: both map sets pooled whole by the kernel's port
+    (rfcn_bbox's 8 channels, the background slot too), averaged over the 7 x 7 bins,
+    the class softmax, and the foreground slot's deltas (4..7) times BBOX_STDS decoded
+    on the RoIs (bbox_pred) and clipped to the image. detect_net pools the foreground
+    slot alone: the same numbers."""
+    model = small_dff_rfcn(2)
+    _, _, n_task = dff_parts(model)
+    _, _, score, _ = rfcn.detector_stages(rfcn.detector_of(model))
+    rng = np.random.default_rng(7)
+    maps = {name: rng.normal(size=(1, *n_task.output[name].shape[1:])).astype(np.float32)
+            for name in rfcn.MAP_NAMES}
+    boxes = random_boxes(rng, 30, 70.0) - 3.0  # some past the 64 x 64 image's edges
+    rois = np.concatenate([np.zeros((30, 1)), boxes], axis=1).astype(np.float32)
+
+    got_scores, got_boxes = (x.numpy() for x in score(maps, tf.constant(rois)))
+
+    scale, group = 1.0 / 8, rfcn.GROUP_SIZE
+    logits = reference_forward(maps["rfcn_cls"], rois, scale, 4, group, group).mean((1, 2))
+    deltas = reference_forward(maps["rfcn_bbox"], rois, scale, rfcn.BOX_CHANNELS, group,
+                               group).mean((1, 2))
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    foreground = deltas[:, 4:8] * np.array(rfcn.BBOX_STDS) + np.array(rfcn.BBOX_MEANS)
+    want_boxes = np.clip(reference_bbox_pred(rois[:, 1:], foreground), 0.0, 63.0)
+    np.testing.assert_allclose(got_scores, probabilities, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got_boxes, want_boxes, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
