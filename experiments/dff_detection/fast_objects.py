@@ -1,0 +1,166 @@
+"""Where DFF loses fast objects: ImageNet VID AP of the held-out boxes grouped by how
+many frames they lie after their key frame, and by how much of the object the key
+frame showed, for per-frame R-FCN and for DFF at one key interval; then, on the far
+half of each interval, the false detections that sit where the object was in the key
+frame (the "ghosts" a warp leaves behind) and the fast objects no detection finds.
+
+    PYTHONPATH=. python experiments/dff_detection/fast_objects.py [--interval 10]
+
+It reads the runs the benchmark trained (runs/dff_detection/vid_rfcn and vid_dff_rfcn)
+and writes experiments/dff_detection/fast_objects.md. A group's AP is FGFA's bucket AP
+(keras_video.tasks.detection_eval.vid_map_by_motion): the group's boxes count, the
+other boxes of the same frames are ignored (a detection on them is neither right nor
+wrong), and only the group's frames are scored.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from keras_video import runtime  # noqa: E402
+
+runtime.start()
+
+from keras_video import run_dir  # noqa: E402
+from keras_video.data import imagenet_vid  # noqa: E402
+from keras_video.serving import streaming  # noqa: E402
+from keras_video.tasks import detection_eval  # noqa: E402
+from keras_video.tasks.detection import read_frame, resize_boxes  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAST = 0.7  # FGFA: motion IoU below this is fast
+SHOWN = 0.8  # "whole at the key frame": its key-frame box has >= 80 % of its area
+
+
+def area(box):
+    return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+
+
+def detect(parts, mode, interval, videos):
+    """Per held-out frame: detections, its offset after its key frame, and per box the
+    area of the same track's box in the key frame over its own (0 if absent there)."""
+    engine = streaming.StreamingEngine(parts, mode, interval, output="detections")
+    frames_out = []
+    for frames, truth in videos:
+        for index, frame in enumerate(frames):
+            found = dict(engine.step(index, frame).output)
+            found["boxes"] = resize_boxes(found["boxes"], engine.frame_size, frame.shape[:2])
+            key = truth[index - index % interval]
+            shown = []
+            for track, box in zip(truth[index]["track_ids"], truth[index]["boxes"]):
+                same = np.flatnonzero(key["track_ids"] == track)
+                shown.append(area(key["boxes"][same[0]]) / area(box) if len(same) else 0.0)
+            frames_out.append((found, index % interval, np.array(shown)))
+    return frames_out
+
+
+def group_ap(found, truths, mious, num_classes, frame_rule, box_rule):
+    """(AP %, boxes) of the boxes box_rule(motion IoU, shown) picks, on the frames
+    frame_rule(offset) picks."""
+    keep = [i for i, (_, offset, _) in enumerate(found) if frame_rule(offset)]
+    # Motion IoU 0.5 puts a box in the one bucket scored, 2.0 outside it: ignored.
+    marks = [np.where(box_rule(mious[i], found[i][2]), 0.5, 2.0) for i in keep]
+    scores = detection_eval.vid_map_by_motion(
+        [found[i][0] for i in keep], [truths[i] for i in keep], num_classes, marks,
+        buckets=(("group", 0.0, 1.0),))
+    return 100 * scores["group"]["mAP"], int(sum((m == 0.5).sum() for m in marks))
+
+
+def far_half_errors(found, truths, mious, interval, score=0.5):
+    """On frames at least interval / 2 after their key frame: confident (> score)
+    detections that match no object of the frame (IoU < 0.5, same class), split into
+    those on an object's key-frame box (ghosts) and the rest; and the fast objects
+    that no confident detection finds."""
+    counts = dict.fromkeys(("ghosts", "other_false", "fast_objects", "fast_missed"), 0)
+    for i, (dets, offset, _) in enumerate(found):
+        if offset < interval // 2 or offset == 0:
+            continue
+        truth, key = truths[i], truths[i - offset]
+        confident = dets["scores"] > score
+        for box, label in zip(dets["boxes"][confident], dets["labels"][confident]):
+            here = truth["boxes"][truth["labels"] == label]
+            if len(here) and detection_eval.box_overlaps(box[None], here).max() >= 0.5:
+                continue
+            there = key["boxes"][key["labels"] == label]
+            ghost = len(there) and detection_eval.box_overlaps(box[None], there).max() >= 0.5
+            counts["ghosts" if ghost else "other_false"] += 1
+        for box, label, miou in zip(truth["boxes"], truth["labels"], mious[i]):
+            if miou >= FAST:
+                continue
+            counts["fast_objects"] += 1
+            mine = dets["boxes"][confident & (dets["labels"] == label)]
+            if not len(mine) or detection_eval.box_overlaps(box[None], mine).max() < 0.5:
+                counts["fast_missed"] += 1
+    return counts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "dff_detection"))
+    parser.add_argument("--dff_run", default="vid_dff_rfcn",
+                        help="the DFF run under --runs to analyse")
+    parser.add_argument("--interval", type=int, default=10, help="DFF's key interval")
+    parser.add_argument("--out", default=os.path.join(HERE, "fast_objects.md"))
+    args = parser.parse_args()
+    k = args.interval
+    runs = {name: run_dir.RunDir(os.path.join(args.runs, name))
+            for name in ("vid_rfcn", args.dff_run)}
+    config = runs[args.dff_run].read_config()
+    records = imagenet_vid.read_image_sets(config["data_root"],
+                                           config["train"]["test_image_set"])
+    wnids = tuple(config["wnids"])
+    videos, truths, mious = [], [], []
+    for record in records:
+        truth = [imagenet_vid.read_annotation(record.annotation_path(i), wnids)
+                 for i in range(record.num_frames)]
+        videos.append(([read_frame(record.image_path(i)) for i in range(record.num_frames)],
+                       truth))
+        truths.extend(truth)
+        mious.extend(imagenet_vid.motion_iou(truth)[0])
+    per_frame = detect(streaming.KerasParts(runs["vid_rfcn"].load_best_model(), True),
+                       "per_frame", k, videos)  # offsets as DFF's; every frame is a key
+    dff = detect(streaming.KerasParts(runs[args.dff_run].load_best_model(), True),
+                 "dff", k, videos)
+
+    fast = lambda m, shown: m < FAST  # noqa: E731
+    third = max(1, (k - 1) // 3)
+    spans = [(1 + j * third, k - 1 if j == 2 else (j + 1) * third) for j in range(3)]
+    groups = [("fast, every propagated frame", lambda o: o > 0, fast)]
+    groups += [(f"fast, {a}-{b} frames after the key frame",
+                lambda o, a=a, b=b: a <= o <= b, fast) for a, b in spans]
+    groups += [
+        (f"fast, whole at the key frame (>= {SHOWN:.0%} of its area)", lambda o: o > 0,
+         lambda m, s: (m < FAST) & (s >= SHOWN)),
+        ("fast, partly shown at the key frame", lambda o: o > 0,
+         lambda m, s: (m < FAST) & (s > 0) & (s < SHOWN)),
+        ("fast, absent from the key frame", lambda o: o > 0,
+         lambda m, s: (m < FAST) & (s == 0)),
+        ("slow and medium, every propagated frame", lambda o: o > 0,
+         lambda m, s: m >= FAST)]
+    lines = [f"Date {datetime.date.today().isoformat()}; `{' '.join(sys.argv)}`; DFF run "
+             f"{args.dff_run}, key interval {k}; {len(records)} held-out videos.", "",
+             "| boxes | count | per-frame AP % | DFF AP % | change (points) |",
+             "|---|---:|---:|---:|---:|"]
+    for name, frame_rule, box_rule in groups:
+        base, count = group_ap(per_frame, truths, mious, len(wnids), frame_rule, box_rule)
+        mine, _ = group_ap(dff, truths, mious, len(wnids), frame_rule, box_rule)
+        lines.append(f"| {name} | {count} | {base:.2f} | {mine:.2f} | {mine - base:+.2f} |")
+    errors = far_half_errors(dff, truths, mious, k)
+    lines += ["", f"DFF, frames {k // 2}-{k - 1} after their key frame: "
+              f"{errors['fast_missed']} of {errors['fast_objects']} fast objects found by no "
+              f"detection scored > 0.5; false detections scored > 0.5: {errors['ghosts']} on "
+              f"an object's key-frame box (ghosts), {errors['other_false']} elsewhere."]
+    text = "\n".join(lines) + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
