@@ -153,22 +153,54 @@ def box_iou(a, b):
     return tf.where(overlap, inter / (area_a + area_b - inter), 0.0)
 
 
-def nms(boxes, scores, iou_threshold, max_output):
+def nms(boxes, scores, iou_threshold, max_output, score_threshold=float("-inf")):
     """int32 indices (at most `max_output`, best first) that greedy non-maximum
-    suppression keeps from `boxes` [N, 4] scored by `scores` [N].
+    suppression keeps from `boxes` [N, 4] scored by `scores` [N], among the boxes
+    scoring above `score_threshold` (none left out by default; scores may be negative).
 
     Same selection as the reference's NMS (lib/nms/nms.py, and the GPU kernel of
     dff_rfcn/operator_cxx/multi_proposal.cu): the best remaining box is kept and every
     box whose IoU with it, with +1 areas, is above `iou_threshold` is dropped; IoU
     equal to the threshold survives. It runs TF's own NMS kernel
-    (tf.image.non_max_suppression, which also drops only IoU > threshold and takes
-    equal scores lowest index first) on the boxes (y1, x1, y2 + 1, x2 + 1): their plain
-    IoU is the +1 IoU of the originals. Scores may be negative (no score threshold).
+    (tf.image.non_max_suppression, which also drops only IoU > threshold, keeps only
+    scores > score_threshold, and takes equal scores lowest index first) on the boxes
+    (y1, x1, y2 + 1, x2 + 1): their plain IoU is the +1 IoU of the originals.
     """
+    return _nms_plain(_plus_one(boxes), scores, iou_threshold, max_output, score_threshold)
+
+
+def _plus_one(boxes):
+    """(x1, y1, x2, y2) -> (y1, x1, y2 + 1, x2 + 1), TF's NMS order with +1 extents."""
     boxes = tf.convert_to_tensor(boxes, tf.float32)
-    shifted = tf.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] + 1.0, boxes[:, 2] + 1.0], axis=-1)
-    return tf.image.non_max_suppression(shifted, tf.cast(scores, tf.float32), max_output,
-                                        iou_threshold=iou_threshold)
+    return tf.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] + 1.0, boxes[:, 2] + 1.0], axis=-1)
+
+
+def _nms_plain(boxes, scores, iou_threshold, max_output, score_threshold):
+    return tf.image.non_max_suppression(boxes, tf.cast(scores, tf.float32), max_output,
+                                        iou_threshold=iou_threshold,
+                                        score_threshold=score_threshold)
+
+
+def nms_per_class(boxes, scores, iou_threshold, max_output, score_threshold=float("-inf")):
+    """Per-class NMS of class-agnostic boxes, then the best `max_output` over all
+    classes: `boxes` [N, 4], `scores` [N, K] (K static) -> (box indices, classes 0..K-1),
+    int32 [M], M <= max_output, best score first (equal scores: lower class, then NMS
+    order). Each class is `nms` on its own column: the reference's per-class loop
+    (tester.py pred_eval), with each NMS comparing a box only with its own class's."""
+    num_classes = scores.shape[-1]
+    if num_classes is None:
+        raise ValueError("nms_per_class needs the number of classes (scores' last axis) "
+                         "known when the graph is built")
+    shifted = _plus_one(boxes)
+    kept, classes, kept_scores = [], [], []
+    for c in range(num_classes):
+        keep = _nms_plain(shifted, scores[:, c], iou_threshold, max_output, score_threshold)
+        kept.append(keep)
+        classes.append(tf.fill(tf.shape(keep), c))
+        kept_scores.append(tf.gather(scores[:, c], keep))
+    kept_scores = tf.concat(kept_scores, 0)
+    best = tf.math.top_k(kept_scores, k=tf.minimum(max_output, tf.size(kept_scores))).indices
+    return tf.gather(tf.concat(kept, 0), best), tf.gather(tf.concat(classes, 0), best)
 
 
 def per_image(fn, elems, fn_output_signature, batch_size=None):

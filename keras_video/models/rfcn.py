@@ -173,12 +173,10 @@ class DetectionOutput(keras.layers.Layer):
     """[scores [B R, C + 1], boxes [B R, 4], maps [B, ...]] (R RoIs an image, in image
     order, as RPNProposals gives them; `maps` only tells B) -> the detections of the
     reference's pred_eval, per image: for each object class, the RoIs scoring above
-    `score_threshold`, NMS at `nms_threshold` (+1 IoU, keras_video.layers.box_ops.nms);
-    then the best `max_detections` over all classes. Returns (boxes [B, M, 4], scores
-    [B, M], labels [B, M] int32 1..C, count [B] int32), padded with zeros past count.
-
-    Per-class NMS runs as one NMS on boxes shifted apart by class (each class in its own
-    region of the plane), which keeps exactly the boxes per-class NMS keeps."""
+    `score_threshold`, NMS at `nms_threshold` (+1 IoU, keras_video.layers.box_ops
+    .nms_per_class); then the best `max_detections` over all classes. Returns (boxes
+    [B, M, 4], scores [B, M], labels [B, M] int32 1..C, count [B] int32), padded with
+    zeros past count, best first."""
 
     def __init__(self, score_threshold=SCORE_THRESHOLD, nms_threshold=TEST_NMS,
                  max_detections=MAX_DETECTIONS, **kwargs):
@@ -189,30 +187,19 @@ class DetectionOutput(keras.layers.Layer):
 
     def _image(self, image):
         scores, boxes = image
-        num_classes = tf.shape(scores)[1] - 1
-        rois = tf.shape(scores)[0]
-        object_scores = tf.reshape(scores[:, 1:], [-1])  # roi-major, class-minor
-        labels = tf.tile(tf.range(1, num_classes + 1), [rois])
-        candidate_boxes = tf.repeat(boxes, num_classes, axis=0)
-        keep = tf.where(object_scores > self.score_threshold)[:, 0]
-        object_scores = tf.gather(object_scores, keep)
-        labels = tf.gather(labels, keep)
-        candidate_boxes = tf.gather(candidate_boxes, keep)
-        span = tf.reduce_max(tf.abs(boxes)) + 2.0
-        offset = tf.cast(labels, tf.float32)[:, None] * span * 2.0
-        kept = box_ops.nms(candidate_boxes + offset, object_scores, self.nms_threshold,
-                           self.max_detections)  # best first, across classes
-        count = tf.size(kept)
-        pad = self.max_detections - count
-        return (tf.pad(tf.gather(candidate_boxes, kept), [[0, pad], [0, 0]]),
-                tf.pad(tf.gather(object_scores, kept), [[0, pad]]),
-                tf.pad(tf.gather(labels, kept), [[0, pad]]), count)
+        index, label = box_ops.nms_per_class(boxes, scores[:, 1:], self.nms_threshold,
+                                             self.max_detections, self.score_threshold)
+        label += 1  # class 0 is the background
+        pad = self.max_detections - tf.size(index)
+        return (tf.pad(tf.gather(boxes, index), [[0, pad], [0, 0]]),
+                tf.pad(tf.gather_nd(scores, tf.stack([index, label], -1)), [[0, pad]]),
+                tf.pad(label, [[0, pad]]), tf.size(index))
 
     def call(self, inputs):
         scores, boxes, maps = inputs
         batch = tf.shape(maps)[0]
-        scores = tf.reshape(scores, tf.stack([batch, -1, tf.shape(scores)[-1]]))
-        boxes = tf.reshape(boxes, tf.stack([batch, -1, 4]))
+        scores = tf.reshape(scores, [batch, -1, scores.shape[-1]])  # C + 1: static
+        boxes = tf.reshape(boxes, [batch, -1, 4])
         m = self.max_detections
         return box_ops.per_image(self._image, (scores, boxes), (
             tf.TensorSpec((m, 4), tf.float32), tf.TensorSpec((m,), tf.float32),

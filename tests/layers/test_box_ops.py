@@ -99,6 +99,26 @@ def test_nms_uses_plus_one_areas_and_keeps_iou_equal_to_the_threshold():
     np.testing.assert_array_equal(box_ops.nms(boxes, scores, 0.65, 10), [0, 2])
 
 
+def test_nms_score_threshold_keeps_only_scores_above_it():
+    # pred_eval: np.where(scores[:, j] > thresh): a score equal to the threshold is out.
+    boxes = np.array([[0, 0, 9, 9], [20, 20, 29, 29], [40, 40, 49, 49]], np.float32)
+    scores = np.array([0.5, 1e-4, 0.2], np.float32)
+    np.testing.assert_array_equal(box_ops.nms(boxes, scores, 0.3, 10, 1e-4), [0, 2])
+    np.testing.assert_array_equal(box_ops.nms(boxes, -scores, 0.3, 10), [1, 2, 0])
+
+
+def test_nms_per_class_is_nms_of_each_class_then_the_best_overall():
+    rng = np.random.default_rng(4)
+    boxes = random_boxes(rng, 120)
+    scores = rng.uniform(size=(120, 3)).astype(np.float32)
+    index, label = (x.numpy() for x in box_ops.nms_per_class(boxes, scores, 0.3, 40))
+    per_class = [(scores[i, c], c, i) for c in range(3)
+                 for i in reference_nms(np.hstack([boxes, scores[:, c:c + 1]]), 0.3)]
+    assert len(per_class) > 40
+    expected = sorted(per_class, key=lambda t: -t[0])[:40]
+    assert list(zip(label, index)) == [(c, i) for _, c, i in expected]
+
+
 # RPNProposals -----------------------------------------------------------------------
 
 
