@@ -4,9 +4,10 @@ generated videos in the ILSVRC2015 VID layout.
     PYTHONPATH=. python experiments/dff_detection/benchmark.py
 
 In one run: trains (or re-finds, when finished) the per-frame R-FCN (experiment
-vid_rfcn) and DFF on it (vid_dff_rfcn, starting from the R-FCN's N_feat and N_task,
-kept fixed) under --runs, then detects the held-out test videos (the data set's
-VID_val_videos) frame by frame at batch 1 on the CPU with keras_video.serving.streaming:
+vid_rfcn) and DFF on it (vid_dff_rfcn, starting from the R-FCN's N_feat and N_task and
+trained end to end) under --runs, then detects held-out videos (VID_val_videos of the
+same generated data set, --test_videos of them) frame by frame at batch 1 on the CPU
+with keras_video.serving.streaming:
 
     per-frame    the vid_rfcn model, R-FCN on every frame
     DFF          the vid_dff_rfcn model at key intervals 1, 2, 5, 10, 20
@@ -21,10 +22,15 @@ VID_val_videos) frame by frame at batch 1 on the CPU with keras_video.serving.st
 and writes experiments/dff_detection/results.md (the table), results.json and
 map_vs_fps.png (mAP against frames/s, drawn with matplotlib). mAP is ImageNet VID's at
 IoU 0.5, overall and for slow / medium / fast objects (FGFA's motion IoU;
-keras_video.tasks.detection_eval). The theoretical speed-up is from FLOPs
-(keras_video.models.flops): a key frame costs N_feat + N_task, any other frame flow +
-warp + scale + N_task; the detection post-processing (proposals, PSRoI pooling, NMS),
-which every frame pays, is not counted there and is in the measured speed.
+keras_video.tasks.detection_eval). The target's mAP drop (per-frame - DFF at interval
+10) comes with a 95 % interval from a paired bootstrap over the held-out videos
+(detection_eval.bootstrap_map_difference): with the runs' own 10 videos that interval
+is about 10 points wide, too wide to tell a 1-point drop from a 5-point one, hence 50
+videos by default (the training runs' 10 first, then 40 more of the same generator).
+The theoretical speed-up is from FLOPs (keras_video.models.flops): a key frame costs
+N_feat + N_task, any other frame flow + warp + scale + N_task; the detection
+post-processing (proposals, PSRoI pooling, NMS), which every frame pays, is not counted
+there and is in the measured speed.
 
 Frames/s is measured after the mAP, interleaved: video by video, every method runs
 over the same video in a shuffled order, --repeats times, and a method's frames/s is
@@ -54,7 +60,7 @@ from keras_video import plots, run_dir  # noqa: E402
 from keras_video.data import generate, imagenet_vid, moving_shapes  # noqa: E402
 from keras_video.models import flops  # noqa: E402
 from keras_video.serving import streaming  # noqa: E402
-from keras_video.tasks import detection  # noqa: E402
+from keras_video.tasks import detection, detection_eval  # noqa: E402
 from keras_video.training import configs, trainer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,28 +69,41 @@ TARGET_SPEEDUP, TARGET_DROP = 5.0, 1.0  # at interval 10, against per-frame
 EXPERIMENTS = ("vid_rfcn", "vid_dff_rfcn")
 
 
-def accuracy_rows(models, records, wnids, intervals, jit, true_flow):
-    """Rows (method, interval, mAP overall and by speed) and each method's parts."""
+def accuracy_rows(models, videos, wnids, intervals, jit, true_flow):
+    """Rows (method, interval, mAP overall and by speed), each method's parts, and the
+    per-video detections of each (method, interval) for the bootstrap."""
     dff = streaming.KerasParts(models["vid_dff_rfcn"], jit)
     propagated = tuple(k for k in intervals if k > 1)
     cases = [("per-frame", streaming.KerasParts(models["vid_rfcn"], jit), (1,), None, None),
              ("DFF", dff, tuple(intervals), "dff", None),
              ("DFF + DIS", dff, propagated, "dis", None),
              ("DFF + true flow", dff, propagated, "dff", true_flow)]
-    rows = []
+    rows, found = [], {}
     for method, parts, ks, mode, given in cases:
-        results, _ = detection.evaluate_videos(parts, records, wnids, ks, mode=mode,
-                                               given_flow=given)
         for k in ks:
+            detections, _ = detection.detect_videos(parts, videos, k, mode, given)
+            scores = detection.score_videos(detections, videos, len(wnids))
+            found[method, k] = detections
             rows.append({"method": method, "interval": k, "mode": mode, "fps": float("nan"),
                          "timed": given is None,
-                         **{f"map{s}": results[f"map{s}_k{k}"]
-                            for s in ("", "_slow", "_medium", "_fast")}})
+                         **{"map" + ("" if s == "all" else "_" + s): float(scores[s]["mAP"])
+                            for s in ("all", "slow", "medium", "fast")}})
             print(f"{method:15s} k={k:2d}: mAP {100 * rows[-1]['map']:.2f}", flush=True)
-    return rows, {method: parts for method, parts, *_ in cases}
+    return rows, {method: parts for method, parts, *_ in cases}, found
 
 
-def time_rows(rows, parts, records, repeats, seed=0):
+def drop_interval(found, videos, num_classes, samples, seed=0):
+    """The paired bootstrap over the held-out videos (detection_eval.
+    bootstrap_map_difference) of the drop per-frame - DFF at interval 10, in points:
+    how much of the measured drop the choice of ten videos alone can move."""
+    r = detection_eval.bootstrap_map_difference(
+        found["per-frame", 1], found["DFF", 10], [v.truth for v in videos],
+        [v.motion for v in videos], num_classes, samples=samples, seed=seed)
+    return {name: {key: 100 * r[name][key] for key in ("difference", "low", "high", "std")}
+            for name in r}
+
+
+def time_rows(rows, parts, videos, repeats, seed=0):
     """Frames/s of every timed row, measured interleaved: video by video, each method
     runs over the same video in a shuffled order, so that the host's drifting speed
     (a shared machine) falls on every method alike and the ratios hold. A row's
@@ -98,8 +117,7 @@ def time_rows(rows, parts, records, repeats, seed=0):
                                            output="detections")
         engine.warmup()
         engines.append(engine)
-    videos = [[detection.read_frame(rec.image_path(i)) for i in range(rec.num_frames)]
-              for rec in records]
+    videos = [video.frames for video in videos]
     frames_total = sum(map(len, videos))
     rng = np.random.default_rng(seed)
     seconds = np.zeros((repeats, len(timed)))
@@ -153,6 +171,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jit", type=int, default=1, help="XLA for the network steps "
                         "(both methods alike; the detection head's NMS runs as a graph)")
+    parser.add_argument("--test_videos", type=int, default=50,
+                        help="held-out videos to score and time, generated as the runs' "
+                             "data (the same generator and seed: the training videos are "
+                             "the same, and the runs' own held-out videos come first); 0: "
+                             "the runs' own held-out set")
+    parser.add_argument("--bootstrap", type=int, default=1000,
+                        help="draws of the paired bootstrap over held-out videos behind "
+                             "the interval of the mAP drop at interval 10 (0: none)")
     parser.add_argument("--out", default=HERE)
     parser.add_argument("--set", action="append", default=[],
                         help="a setting for both models, NAME=VALUE (see python -m "
@@ -166,19 +192,27 @@ def main():
     models = {name: run_dir.RunDir(d).load_best_model() for name, d in dirs.items()}
     run = run_dir.RunDir(dirs["vid_dff_rfcn"]).read_config()
     train_cfg = run["train"]
-    records = imagenet_vid.read_image_sets(run["data_root"], train_cfg["test_image_set"])
     wnids = tuple(run["wnids"])
+    root, test_set = run["data_root"], train_cfg["test_image_set"]
+    if args.test_videos and args.test_videos != train_cfg["num_eval"]:
+        config = configs.make_config("vid_dff_rfcn", {
+            **overrides, "num_eval": args.test_videos, "quiet": True,
+            "data_dir": os.path.join(args.runs, "data")})
+        root = detection.load_splits(config, config.data.data_dir).root
+    records = imagenet_vid.read_image_sets(root, test_set)
     frames = sum(r.num_frames for r in records)
-    print(f"held-out: {len(records)} videos, {frames} frames, from {run['data_root']}")
+    print(f"held-out: {len(records)} videos, {frames} frames, from {root}")
 
-    metas = {r.video: generate.vid_meta(run["data_root"], r.video) for r in records}
+    metas = {r.video: generate.vid_meta(root, r.video) for r in records}
 
     def true_flow(record, t, key):
         return moving_shapes.flow_between(metas[record.video], t, key)
 
     bench_start = time.time()
-    rows, parts = accuracy_rows(models, records, wnids, intervals, bool(args.jit), true_flow)
-    rows = time_rows(rows, parts, records, args.repeats)
+    videos = detection.read_videos(records, wnids)
+    rows, parts, found = accuracy_rows(models, videos, wnids, intervals, bool(args.jit),
+                                       true_flow)
+    rows = time_rows(rows, parts, videos, args.repeats)
     cost = flops.dff_frame_costs(models["vid_dff_rfcn"])
     baseline = rows[0]
     at10 = next((r for r in rows if r["method"] == "DFF" and r["interval"] == 10), None)
@@ -188,6 +222,9 @@ def main():
         drop = 100 * (baseline["map"] - at10["map"])
         verdict = {"speedup_k10": speedup, "map_drop_k10_points": drop,
                    "speedup_met": speedup >= TARGET_SPEEDUP, "drop_met": drop <= TARGET_DROP}
+        if args.bootstrap:
+            verdict["drop_bootstrap"] = drop_interval(found, videos, len(wnids),
+                                                      args.bootstrap)
     os.makedirs(args.out, exist_ok=True)
     plot_path = plot(rows, os.path.join(args.out, "map_vs_fps.png"))
     text = table(rows, cost, baseline)
@@ -204,6 +241,13 @@ def main():
         f"{cost['propagate_gflops']:.4f} G (flow {cost['flow_gflops']:.4f} + warp/scale "
         f"{cost['warp_gflops']:.4f} + N_task): {cost['frame_speedup']:.1f}x per propagated "
         "frame.\n")
+    if "drop_bootstrap" in verdict:
+        drops = "; ".join(
+            f"{name} {b['difference']:+.2f} [{b['low']:+.2f}, {b['high']:+.2f}]"
+            for name, b in verdict["drop_bootstrap"].items())
+        text += (f"\n\nDrop per-frame - DFF at interval 10 in points, with its 95 % "
+                 f"interval from a paired bootstrap over the {len(records)} held-out "
+                 f"videos ({args.bootstrap} draws): {drops}.")
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(header + "\n" + text + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:

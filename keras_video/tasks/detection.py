@@ -287,6 +287,71 @@ class DetectionTraining(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
+@dataclasses.dataclass
+class HeldOutVideo:
+    """A held-out video as evaluation reads it: its record, decoded frames, annotations
+    (imagenet_vid.read_annotation) and each annotated object's motion IoU (FGFA's)."""
+    record: imagenet_vid.VidRecord
+    frames: list
+    truth: list
+    motion: list
+
+
+def read_videos(records, wnids):
+    """The HeldOutVideo of each record, frames decoded once for every interval."""
+    videos = []
+    for record in records:
+        frames = [read_frame(record.image_path(i)) for i in range(record.num_frames)]
+        truth = [imagenet_vid.read_annotation(record.annotation_path(i), wnids)
+                 for i in range(record.num_frames)]
+        videos.append(HeldOutVideo(record, frames, truth, imagenet_vid.motion_iou(truth)[0]))
+    return videos
+
+
+def _parts(model):
+    return model if isinstance(model, (streaming.KerasParts, streaming.SavedModelParts)) \
+        else streaming.KerasParts(model)
+
+
+def detect_videos(model, videos, interval, mode=None, given_flow=None, progress=None):
+    """Every frame's detections by the streaming engine at one key interval: a list per
+    video of per-frame {"boxes" (in the frame's pixels), "scores", "labels"}, and the
+    seconds the engine took (network and post-processing, decoding excluded). `model`,
+    `mode`, `given_flow`: as `evaluate_videos`; `progress(interval, frames done)`."""
+    parts = _parts(model)
+    how = "per_frame" if interval == 1 else mode or (
+        "dff" if parts.has_flow else "per_frame")
+    engine = streaming.StreamingEngine(parts, how, interval, output="detections")
+    engine.warmup()
+    per_video, seconds, done = [], 0.0, 0
+    for video in videos:
+        found_frames = []
+        for index, frame in enumerate(video.frames):
+            key = index - index % engine.key_interval
+            flow = None if given_flow is None or key == index else given_flow(
+                video.record, index, key)
+            result = engine.step(index, frame, flow=flow)
+            found = dict(result.output)
+            found["boxes"] = resize_boxes(found["boxes"], engine.frame_size,
+                                          frame.shape[:2])
+            found_frames.append(found)
+            seconds += result.seconds
+        per_video.append(found_frames)
+        done += len(found_frames)
+        if progress:
+            progress(interval, done)
+    return per_video, seconds
+
+
+def score_videos(detections, videos, num_classes):
+    """ImageNet VID mAP overall and by motion speed (detection_eval.vid_map_by_motion)
+    of `detect_videos`' per-video detections on the videos."""
+    return detection_eval.vid_map_by_motion(
+        [d for frames in detections for d in frames],
+        [t for video in videos for t in video.truth], num_classes,
+        [m for video in videos for m in video.motion])
+
+
 def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None,
                     given_flow=None):
     """Held-out detection by the streaming engine: for each key interval, ImageNet VID
@@ -300,43 +365,19 @@ def evaluate_videos(model, records, wnids, intervals, progress=None, mode=None,
     `given_flow(record, t, key)`: the flow from frame t to its key frame in pixels of
     the model's input (e.g. the generator's ground truth, generate.vid_meta), used in
     place of the mode's on every propagated frame."""
-    parts = model if isinstance(model, (streaming.KerasParts, streaming.SavedModelParts)) \
-        else streaming.KerasParts(model)
-    videos = []
-    for record in records:
-        frames = [read_frame(record.image_path(i)) for i in range(record.num_frames)]
-        truth = [imagenet_vid.read_annotation(record.annotation_path(i), wnids)
-                 for i in range(record.num_frames)]
-        videos.append((record, frames, truth, imagenet_vid.motion_iou(truth)[0]))
+    parts = _parts(model)
+    videos = read_videos(records, wnids)
     results, by_motion = {}, {}
     for interval in intervals:
-        how = "per_frame" if interval == 1 else mode or (
-            "dff" if parts.has_flow else "per_frame")
-        engine = streaming.StreamingEngine(parts, how, interval, output="detections")
-        engine.warmup()
-        detections, truths, mious, seconds = [], [], [], 0.0
-        for record, frames, truth, motion in videos:
-            for index, frame in enumerate(frames):
-                key = index - index % engine.key_interval
-                flow = None if given_flow is None or key == index else given_flow(
-                    record, index, key)
-                result = engine.step(index, frame, flow=flow)
-                found = dict(result.output)
-                found["boxes"] = resize_boxes(found["boxes"], engine.frame_size,
-                                              frame.shape[:2])
-                detections.append(found)
-                seconds += result.seconds
-            truths.extend(truth)
-            mious.extend(motion)
-            if progress:
-                progress(interval, len(detections))
-        scores = detection_eval.vid_map_by_motion(detections, truths, len(wnids), mious)
+        detections, seconds = detect_videos(parts, videos, interval, mode, given_flow,
+                                            progress)
+        scores = score_videos(detections, videos, len(wnids))
         by_motion[interval] = scores
         results[f"map_k{interval}"] = float(scores["all"]["mAP"])
         for speed in ("slow", "medium", "fast"):
             results[f"map_{speed}_k{interval}"] = float(scores[speed]["mAP"])
-        results[f"fps_k{interval}"] = len(detections) / seconds
-    results["frames"] = sum(len(v[1]) for v in videos)
+        results[f"fps_k{interval}"] = sum(map(len, detections)) / seconds
+    results["frames"] = sum(len(v.frames) for v in videos)
     return results, by_motion
 
 

@@ -120,8 +120,8 @@ import numpy as np
 
 from keras_video.data.imagenet_vid import motion_iou
 
-__all__ = ["MOTION_BUCKETS", "average_precision", "box_overlaps", "format_table",
-           "iou_thresholds", "motion_iou", "vid_ap", "vid_map_by_motion"]
+__all__ = ["MOTION_BUCKETS", "average_precision", "bootstrap_map_difference", "box_overlaps",
+           "format_table", "iou_thresholds", "motion_iou", "vid_ap", "vid_map_by_motion"]
 
 DEFAULT_IOU = 0.5  # parse_vid_rec's defaultIOUthr
 PIXEL_TOLERANCE = 10  # parse_vid_rec's pixelTolerance
@@ -259,15 +259,18 @@ def _score_frame(frame, ignored, empty_weight, area_range):
 def _class_aps(frames, tps, fps, npos, num_classes):
     """Per-class AP [C] (NaN where npos <= 0) from every frame's tp / fp (FGFA's
     `calculate_ap`; DFF's last loop)."""
-    if frames:
-        tp_all = np.concatenate(tps)
-        fp_all = np.concatenate(fps)
-        labels = np.concatenate([f["labels"] for f in frames])
-        scores = np.concatenate([f["scores"] for f in frames])
-        order = np.argsort(-scores, kind="stable")
-        tp_all, fp_all, labels = tp_all[order], fp_all[order], labels[order]
-    else:
-        tp_all = fp_all = labels = np.zeros(0)
+    if not frames:
+        return _ranked_aps(*[np.zeros(0)] * 4, npos, num_classes)
+    return _ranked_aps(np.concatenate(tps), np.concatenate(fps),
+                       np.concatenate([f["labels"] for f in frames]),
+                       np.concatenate([f["scores"] for f in frames]), npos, num_classes)
+
+
+def _ranked_aps(tp_all, fp_all, labels, scores, npos, num_classes):
+    """Per-class AP [C] of all frames' detections in frame order: ranked by score, ties
+    kept in that order (stable)."""
+    order = np.argsort(-scores, kind="stable")
+    tp_all, fp_all, labels = tp_all[order], fp_all[order], labels[order]
     ap = np.full(num_classes, np.nan)
     for c in range(1, num_classes + 1):
         if npos[c - 1] <= 0:
@@ -329,10 +332,21 @@ def vid_map_by_motion(detections, ground_truth, num_classes, motion_ious=None,
     """
     if motion_ious is None:
         motion_ious = [gt["motion_iou"] for gt in ground_truth]
-    if len(motion_ious) != len(ground_truth):
-        raise ValueError(f"motion IoUs for {len(motion_ious)} frames, ground truth for "
-                         f"{len(ground_truth)}")
     frames = _frames(detections, ground_truth, num_classes, as_written)
+    mious = _checked_motion(frames, motion_ious)
+    results = {}
+    parts = _bucket_parts(frames, mious, num_classes, buckets, area_range)
+    for (name, low, high), (npos, tp, fp, inside, count) in zip(buckets, parts):
+        fp = np.where(np.isnan(fp), inside / count if count else 0.0, fp)
+        ap = _class_aps(frames, [tp], [fp], npos, num_classes)
+        results[name] = {**_summary(ap, npos), "range": (low, high)}
+    return results
+
+
+def _checked_motion(frames, motion_ious):
+    if len(motion_ious) != len(frames):
+        raise ValueError(f"motion IoUs for {len(motion_ious)} frames, ground truth for "
+                         f"{len(frames)}")
     mious = []
     for f, (frame, m) in enumerate(zip(frames, motion_ious)):
         m = np.asarray(m, np.float64).reshape(-1)
@@ -342,14 +356,20 @@ def vid_map_by_motion(detections, ground_truth, num_classes, motion_ious=None,
         if np.isnan(m).any():
             raise ValueError(f"frame {f}: a motion IoU is NaN")
         mious.append(m)
-    # FGFA's loader turns each object-less frame's empty cell into one value 0.
+    return mious
+
+
+def _bucket_parts(frames, mious, num_classes, buckets, area_range):
+    """Per bucket: npos [C], the frames' tp and fp (concatenated in frame order), and the
+    count of motion IoUs inside the bucket out of all. fp is NaN where it is the
+    empty-frame weight (a tie in a frame without objects): inside / count over the
+    whole set scored, which a subset of it (the bootstrap's) computes for itself.
+    FGFA's loader turns each object-less frame's empty cell into one value 0."""
     all_miou = np.concatenate([m if len(m) else np.zeros(1) for m in mious] or [[]])
-    results = {}
+    parts = []
     for name, low, high in buckets:
-        empty_weight = (float(np.mean((all_miou >= low) & (all_miou <= high)))
-                        if all_miou.size else 0.0)
         npos = np.zeros(num_classes, np.int64)
-        tps, fps = [], []
+        tps, fps = [np.zeros(0)], [np.zeros(0)]
         for frame, m in zip(frames, mious):
             ignored = (m < low) | (m > high)
             counted = ~ignored
@@ -358,12 +378,13 @@ def vid_map_by_motion(detections, ground_truth, num_classes, motion_ious=None,
                 area = (g[:, 3] - g[:, 1] + 1) * (g[:, 2] - g[:, 0] + 1)
                 counted &= (area >= area_range[0]) & (area <= area_range[1])
             np.add.at(npos, frame["gt_labels"][counted] - 1, 1)
-            tp, fp = _score_frame(frame, ignored, empty_weight, area_range)
+            tp, fp = _score_frame(frame, ignored, np.nan, area_range)
             tps.append(tp)
             fps.append(fp)
-        ap = _class_aps(frames, tps, fps, npos, num_classes)
-        results[name] = {**_summary(ap, npos), "range": (low, high)}
-    return results
+        inside = int(np.sum((all_miou >= low) & (all_miou <= high)))
+        parts.append((npos, np.concatenate(tps), np.concatenate(fps), inside,
+                      all_miou.size))
+    return parts
 
 
 def _is_by_motion(results):
@@ -400,3 +421,81 @@ def format_table(results, class_names):
                          f"{results[n]['mAP']:.4f} ({int(results[n]['num_gt'].sum())} "
                          f"objects)")
     return "\n".join(lines)
+
+
+def bootstrap_map_difference(detections_a, detections_b, ground_truth, motion_ious,
+                             num_classes, samples=1000, seed=0, level=0.95,
+                             buckets=MOTION_BUCKETS):
+    """Paired bootstrap over videos of mAP(a) - mAP(b): how large a difference between
+    two methods on the same held-out videos the choice of those videos alone makes.
+
+    detections_a, detections_b, ground_truth, motion_ious: one list per video of the
+        per-frame entries `vid_map_by_motion` takes (the same videos and frames for
+        both methods).
+    The unit drawn is the video, not the frame: a video's frames show the same objects,
+    so their errors go together and drawing frames would understate the spread. Each of
+    `samples` draws takes len(videos) videos with replacement, the same ones for both
+    methods (paired), and scores both on them.
+
+    Returns {bucket: {"difference": on all the videos, "low", "high": the central
+    `level` interval of the drawn differences (percentiles), "std", "samples": the
+    drawn differences ([samples]; NaN where a draw has no object of the bucket)}}.
+    """
+    n = len(ground_truth)
+    if not (len(detections_a) == len(detections_b) == len(motion_ious) == n) or n == 0:
+        raise ValueError(f"per-video lists of different lengths: {len(detections_a)}, "
+                         f"{len(detections_b)} detections, {n} ground truth, "
+                         f"{len(motion_ious)} motion IoUs")
+    # Each video is matched and scored once; a draw concatenates its videos' scores,
+    # which gives exactly vid_map_by_motion of the drawn videos' frames in that order.
+    scored = [[_video_parts(d, t, m, num_classes, buckets)
+               for d, t, m in zip(detections, ground_truth, motion_ious)]
+              for detections in (detections_a, detections_b)]
+
+    def difference(chosen):
+        a, b = (_drawn_maps(videos, chosen, num_classes) for videos in scored)
+        return np.asarray(a) - np.asarray(b)
+
+    full = difference(np.arange(n))
+    draws = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    drawn = np.array([difference(chosen) for chosen in draws], np.float64).reshape(
+        samples, len(buckets))
+    tail = 100 * (1 - level) / 2
+    results = {}
+    for i, (name, *_) in enumerate(buckets):
+        column = drawn[:, i]
+        finite = column[~np.isnan(column)]
+        low, high = (np.percentile(finite, [tail, 100 - tail]) if finite.size
+                     else (np.nan, np.nan))
+        results[name] = {"difference": float(full[i]), "low": float(low),
+                         "high": float(high),
+                         "std": float(np.std(finite)) if finite.size else float("nan"),
+                         "samples": column}
+    return results
+
+
+def _video_parts(detections, ground_truth, motion_ious, num_classes, buckets):
+    """One video's detections (labels, scores in frame order) and `_bucket_parts`."""
+    frames = _frames(detections, ground_truth, num_classes, False)
+    parts = _bucket_parts(frames, _checked_motion(frames, motion_ious), num_classes,
+                          buckets, None)
+    labels = np.concatenate([np.zeros(0, np.int64)] + [f["labels"] for f in frames])
+    scores = np.concatenate([np.zeros(0)] + [f["scores"] for f in frames])
+    return labels, scores, parts
+
+
+def _drawn_maps(videos, chosen, num_classes):
+    """Each bucket's mAP over the `chosen` videos' frames (repeats included)."""
+    labels = np.concatenate([videos[v][0] for v in chosen])
+    scores = np.concatenate([videos[v][1] for v in chosen])
+    maps = []
+    for b in range(len(videos[0][2])):
+        parts = [videos[v][2][b] for v in chosen]
+        npos = np.sum([p[0] for p in parts], axis=0)
+        inside, count = sum(p[3] for p in parts), sum(p[4] for p in parts)
+        fp = np.concatenate([p[2] for p in parts])
+        fp = np.where(np.isnan(fp), inside / count if count else 0.0, fp)
+        tp = np.concatenate([p[1] for p in parts])
+        maps.append(_summary(_ranked_aps(tp, fp, labels, scores, npos, num_classes),
+                             npos)["mAP"])
+    return maps

@@ -650,3 +650,83 @@ def test_vid_map_by_motion_equals_the_reference(seed):
     # and "all" is vid_ap
     np.testing.assert_array_equal(de.vid_map_by_motion(dets, gts, 4, mious)["all"]["ap"],
                                   de.vid_ap(dets, gts, 4)["ap"])
+
+
+# ----------------------------------------------------------------------------------------
+# The paired bootstrap over videos
+
+
+def test_bootstrap_draws_whole_videos_for_both_methods():
+    # Video 0 has two frames, video 1 one; each frame shows one slow object of class 1.
+    # Method a finds all three, method b misses video 1's. A draw of videos (0, 0)
+    # gives a - b = 1 - 1 = 0; (1, 1) gives 1 - 0 = 1; a mixed draw gives 1 - 2/3 (b's
+    # recall stops at 2/3 with precision 1). So the differences are 0, 1/3 and 1 with
+    # odds 1/4, 1/2, 1/4; drawing frames instead would also give 2/3.
+    truth = [[gt([A], [1]), gt([A], [1])], [gt([A], [1])]]
+    mious = [[np.array([1.0]), np.array([1.0])], [np.array([1.0])]]
+    found = [[det([A], [.9], [1]), det([A], [.9], [1])], [det([A], [.9], [1])]]
+    missed = [found[0], [det(np.zeros((0, 4)), [], [])]]
+    r = de.bootstrap_map_difference(found, missed, truth, mious, 1, samples=4000, seed=3)
+    drawn = r["all"]["samples"]
+    assert r["all"]["difference"] == pytest.approx(1 / 3, abs=1e-12)
+    values = (0.0, 1 / 3, 1.0)
+    assert set(np.round(drawn, 12)) == set(np.round(values, 12))
+    np.testing.assert_allclose([np.mean(np.isclose(drawn, v)) for v in values],
+                               [.25, .5, .25], atol=0.04)
+    assert (r["all"]["low"], r["all"]["high"]) == (0.0, 1.0)
+    np.testing.assert_array_equal(r["slow"]["samples"], drawn)
+    # No object is fast: every draw's fast mAP is undefined, and so is its interval.
+    assert np.isnan(r["fast"]["samples"]).all() and np.isnan(r["fast"]["low"])
+
+
+def test_bootstrap_of_a_method_against_itself_is_zero():
+    truth = [[gt([A, B], [1, 2]), gt([A], [2])], [gt([B], [1])]]
+    mious = [[np.array([1.0, .5]), np.array([.8])], [np.array([.6])]]
+    dets = [[det([A, B], [.9, .3], [1, 1]), det([A], [.7], [2])], [det([FAR], [.4], [1])]]
+    r = de.bootstrap_map_difference(dets, dets, truth, mious, 2, samples=50)
+    for name, *_ in de.MOTION_BUCKETS:
+        finite = r[name]["samples"][~np.isnan(r[name]["samples"])]
+        assert finite.size and not finite.any()
+        assert r[name]["difference"] == r[name]["low"] == r[name]["high"] == 0.0
+
+
+def test_bootstrap_wants_the_same_videos_for_both_methods():
+    with pytest.raises(ValueError, match="different lengths"):
+        de.bootstrap_map_difference([[det([A], [.9])]], [], [[gt([A])]],
+                                    [[np.array([1.0])]], 1)
+
+
+def test_bootstrap_scores_a_draw_as_vid_map_by_motion_of_its_frames():
+    # Random videos (frames without objects included, for the empty-frame weight);
+    # every draw's difference equals vid_map_by_motion run on the drawn videos' frames.
+    rng = np.random.default_rng(5)
+
+    def video(frames):
+        truth, mious, dets = [], [], []
+        for _ in range(frames):
+            g = int(rng.integers(0, 3))
+            corner = rng.uniform(0, 200, (g, 2))
+            boxes = np.concatenate([corner, corner + rng.uniform(8, 60, (g, 2))], 1)
+            truth.append(gt(boxes, rng.integers(1, 3, g)))
+            mious.append(rng.choice([.5, .8, .95, 1.0], g))
+            found = [b + rng.normal(0, 6, 4) for b in boxes] + [rng.uniform(0, 200, 4)]
+            found = np.array([(x1, y1, max(x1, x2), max(y1, y2)) for x1, y1, x2, y2 in found])
+            dets.append(det(found, np.round(rng.uniform(0, 1, len(found)), 1),
+                            rng.integers(1, 3, len(found))))
+        return truth, mious, dets
+
+    videos = [video(int(rng.integers(1, 5))) for _ in range(5)]
+    other = [[det(d["boxes"][::-1], d["scores"][::-1] * .9, d["labels"][::-1])
+              for d in dets] for _, _, dets in videos]
+    truth, mious, dets = zip(*videos)
+    r = de.bootstrap_map_difference(dets, other, truth, mious, 2, samples=40, seed=1)
+    draws = np.random.default_rng(1).integers(0, 5, size=(40, 5))
+    for chosen, i in ((range(5), None), *((c, k) for k, c in enumerate(draws))):
+        def flat(per_video):
+            return [e for v in chosen for e in per_video[v]]
+        a = de.vid_map_by_motion(flat(dets), flat(truth), 2, flat(mious))
+        b = de.vid_map_by_motion(flat(other), flat(truth), 2, flat(mious))
+        for name, *_ in de.MOTION_BUCKETS:
+            want = a[name]["mAP"] - b[name]["mAP"]
+            got = r[name]["difference"] if i is None else r[name]["samples"][i]
+            np.testing.assert_equal(got, want)
