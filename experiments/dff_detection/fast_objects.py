@@ -32,8 +32,7 @@ runtime.start()
 from keras_video import run_dir  # noqa: E402
 from keras_video.data import imagenet_vid  # noqa: E402
 from keras_video.serving import streaming  # noqa: E402
-from keras_video.tasks import detection_eval  # noqa: E402
-from keras_video.tasks.detection import read_frame, resize_boxes  # noqa: E402
+from keras_video.tasks import detection, detection_eval  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAST = 0.7  # FGFA: motion IoU below this is fast
@@ -49,12 +48,11 @@ def area(box):
 def detect(parts, mode, interval, videos):
     """Per held-out frame: detections, its offset after its key frame, and per box the
     area of the same track's box in the key frame over its own (0 if absent there)."""
-    engine = streaming.StreamingEngine(parts, mode, interval, output="detections")
+    detections, _ = detection.detect_videos(parts, videos, interval, mode)
     frames_out = []
-    for frames, truth in videos:
-        for index, frame in enumerate(frames):
-            found = dict(engine.step(index, frame).output)
-            found["boxes"] = resize_boxes(found["boxes"], engine.frame_size, frame.shape[:2])
+    for video, found_frames in zip(videos, detections):
+        truth = video.truth
+        for index, found in enumerate(found_frames):
             key = truth[index - index % interval]
             shown = []
             for track, box in zip(truth[index]["track_ids"], truth[index]["boxes"]):
@@ -136,14 +134,9 @@ def main():
     records = imagenet_vid.read_image_sets(config["data_root"],
                                            config["train"]["test_image_set"])
     wnids = tuple(config["wnids"])
-    videos, truths, mious = [], [], []
-    for record in records:
-        truth = [imagenet_vid.read_annotation(record.annotation_path(i), wnids)
-                 for i in range(record.num_frames)]
-        videos.append(([read_frame(record.image_path(i)) for i in range(record.num_frames)],
-                       truth))
-        truths.extend(truth)
-        mious.extend(imagenet_vid.motion_iou(truth)[0])
+    videos = detection.read_videos(records, wnids)
+    truths = [t for video in videos for t in video.truth]
+    mious = [m for video in videos for m in video.motion]
     per_frame = detect(streaming.KerasParts(runs["vid_rfcn"].load_best_model(), True),
                        "per_frame", k, videos)  # offsets as DFF's; every frame is a key
     dff = detect(streaming.KerasParts(runs[args.dff_run].load_best_model(), True),
