@@ -125,13 +125,17 @@ def main():
     parser.add_argument("--dff_run", default="vid_dff_rfcn",
                         help="the DFF run under --runs to analyse")
     parser.add_argument("--interval", type=int, default=10, help="DFF's key interval")
+    parser.add_argument("--data_root", default="",
+                        help="the data set whose held-out videos to read (default: the "
+                             "runs' own), e.g. the benchmark's 50-video one under "
+                             "runs/dff_detection/data")
     parser.add_argument("--out", default=os.path.join(HERE, "fast_objects.md"))
     args = parser.parse_args()
     k = args.interval
     runs = {name: run_dir.RunDir(os.path.join(args.runs, name))
             for name in ("vid_rfcn", args.dff_run)}
     config = runs[args.dff_run].read_config()
-    records = imagenet_vid.read_image_sets(config["data_root"],
+    records = imagenet_vid.read_image_sets(args.data_root or config["data_root"],
                                            config["train"]["test_image_set"])
     wnids = tuple(config["wnids"])
     videos = detection.read_videos(records, wnids)
