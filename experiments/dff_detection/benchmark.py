@@ -95,7 +95,7 @@ def accuracy_rows(models, videos, wnids, intervals, jit, true_flow):
 def drop_interval(found, videos, num_classes, samples, seed=0):
     """The paired bootstrap over the held-out videos (detection_eval.
     bootstrap_map_difference) of the drop per-frame - DFF at interval 10, in points:
-    how much of the measured drop the choice of ten videos alone can move."""
+    how much of the measured drop the choice of held-out videos alone can move."""
     r = detection_eval.bootstrap_map_difference(
         found["per-frame", 1], found["DFF", 10], [v.truth for v in videos],
         [v.motion for v in videos], num_classes, samples=samples, seed=seed)

@@ -259,11 +259,9 @@ def _score_frame(frame, ignored, empty_weight, area_range):
 def _class_aps(frames, tps, fps, npos, num_classes):
     """Per-class AP [C] (NaN where npos <= 0) from every frame's tp / fp (FGFA's
     `calculate_ap`; DFF's last loop)."""
-    if not frames:
-        return _ranked_aps(*[np.zeros(0)] * 4, npos, num_classes)
-    return _ranked_aps(np.concatenate(tps), np.concatenate(fps),
-                       np.concatenate([f["labels"] for f in frames]),
-                       np.concatenate([f["scores"] for f in frames]), npos, num_classes)
+    return _ranked_aps(np.concatenate([np.zeros(0)] + tps),
+                       np.concatenate([np.zeros(0)] + fps), *_ranked_keys(frames), npos,
+                       num_classes)
 
 
 def _ranked_aps(tp_all, fp_all, labels, scores, npos, num_classes):
@@ -334,13 +332,25 @@ def vid_map_by_motion(detections, ground_truth, num_classes, motion_ious=None,
         motion_ious = [gt["motion_iou"] for gt in ground_truth]
     frames = _frames(detections, ground_truth, num_classes, as_written)
     mious = _checked_motion(frames, motion_ious)
-    results = {}
+    labels, scores = _ranked_keys(frames)
     parts = _bucket_parts(frames, mious, num_classes, buckets, area_range)
-    for (name, low, high), (npos, tp, fp, inside, count) in zip(buckets, parts):
-        fp = np.where(np.isnan(fp), inside / count if count else 0.0, fp)
-        ap = _class_aps(frames, [tp], [fp], npos, num_classes)
-        results[name] = {**_summary(ap, npos), "range": (low, high)}
-    return results
+    return {name: {**_bucket_summary(part, labels, scores, num_classes),
+                   "range": (low, high)}
+            for (name, low, high), part in zip(buckets, parts)}
+
+
+def _ranked_keys(frames):
+    """The frames' detection labels and scores, concatenated in frame order."""
+    return (np.concatenate([np.zeros(0, np.int64)] + [f["labels"] for f in frames]),
+            np.concatenate([np.zeros(0)] + [f["scores"] for f in frames]))
+
+
+def _bucket_summary(part, labels, scores, num_classes):
+    """`_summary` of one bucket's `_bucket_parts` entry, its empty-frame ties weighted
+    by the share of motion IoUs inside the bucket."""
+    npos, tp, fp, inside, count = part
+    fp = np.where(np.isnan(fp), inside / count if count else 0.0, fp)
+    return _summary(_ranked_aps(tp, fp, labels, scores, npos, num_classes), npos)
 
 
 def _checked_motion(frames, motion_ious):
@@ -479,9 +489,7 @@ def _video_parts(detections, ground_truth, motion_ious, num_classes, buckets):
     frames = _frames(detections, ground_truth, num_classes, False)
     parts = _bucket_parts(frames, _checked_motion(frames, motion_ious), num_classes,
                           buckets, None)
-    labels = np.concatenate([np.zeros(0, np.int64)] + [f["labels"] for f in frames])
-    scores = np.concatenate([np.zeros(0)] + [f["scores"] for f in frames])
-    return labels, scores, parts
+    return (*_ranked_keys(frames), parts)
 
 
 def _drawn_maps(videos, chosen, num_classes):
@@ -491,11 +499,9 @@ def _drawn_maps(videos, chosen, num_classes):
     maps = []
     for b in range(len(videos[0][2])):
         parts = [videos[v][2][b] for v in chosen]
-        npos = np.sum([p[0] for p in parts], axis=0)
-        inside, count = sum(p[3] for p in parts), sum(p[4] for p in parts)
-        fp = np.concatenate([p[2] for p in parts])
-        fp = np.where(np.isnan(fp), inside / count if count else 0.0, fp)
-        tp = np.concatenate([p[1] for p in parts])
-        maps.append(_summary(_ranked_aps(tp, fp, labels, scores, npos, num_classes),
-                             npos)["mAP"])
+        drawn = (np.sum([p[0] for p in parts], axis=0),
+                 np.concatenate([p[1] for p in parts]),
+                 np.concatenate([p[2] for p in parts]),
+                 sum(p[3] for p in parts), sum(p[4] for p in parts))
+        maps.append(_bucket_summary(drawn, labels, scores, num_classes)["mAP"])
     return maps
